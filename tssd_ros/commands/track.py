@@ -1,0 +1,80 @@
+"""``tssd track``: OTA (or SORT / ByteTrack for comparison) over MOTChallenge detections.
+
+Input: det.txt rows ``frame, id, x, y, w, h, conf[, x, y, z]`` (id ignored); ``--appearance feats.npy`` is an
+(N, D) array with one row per data line of det.txt, in file order (blank and ``#`` lines do not count).
+All detections are one class unless ``--class-col K`` names a 1-based column holding a class value (MOT det
+files keep world x, y, z in columns 8-10, so there is no class by default). Output: MOT results
+``frame, id, x, y, w, h, conf, -1, -1, -1`` with 1-based ids (the tracker's id + 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tssd_ros.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("track", help="track MOTChallenge detections with OTA (or SORT/ByteTrack)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dets", required=True, type=Path, help="MOT det.txt")
+    p.add_argument("--out", required=True, type=Path, help="MOT result file to write")
+    p.add_argument("--tracker", choices=("ota", "sort", "bytetrack"), default="ota",
+                   help="ota (default) or the trackers package's SORT / ByteTrack on the same detections")
+    p.add_argument("--mode", choices=("attention", "iou", "motion"), default=None,
+                   help="OTA mode (default: attention with --appearance, else iou)")
+    p.add_argument("--appearance", type=Path, help="feats.npy: one appearance row per det.txt line")
+    p.add_argument("--T", type=float, default=None, help="match threshold on S (default: per mode)")
+    p.add_argument("--G", type=float, default=0.3, help="min score to start a tubelet (default 0.3)")
+    p.add_argument("--tub-len", type=int, default=10, help="rows kept per tubelet (default 10)")
+    p.add_argument("--max-age", type=int, default=10, help="frames a tubelet lives unmatched (default 10)")
+    p.add_argument("--max-age-s", type=float, default=None,
+                   help="seconds a tubelet lives unmatched (default: off for files; frames rule only)")
+    p.add_argument("--min-hits", type=int, default=5, help="matches for an identity to be confirmed")
+    p.add_argument("--assignment", choices=("greedy", "hungarian"), default="greedy")
+    p.add_argument("--iou-term", choices=("exp", "linear"), default=None,
+                   help="box term: exp(IoU) or IoU (default: exp with appearance, else linear)")
+    p.add_argument("--fps", type=float, default=30.0, help="frame rate: time stamps = (frame-1)/fps")
+    p.add_argument("--class-col", type=int, default=None, help="1-based column holding a class value")
+    p.add_argument("--confirmed-only", action="store_true",
+                   help="OTA: write only confirmed identities (hits >= --min-hits)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tssd_ros.eval.mot import read_mot_txt, write_mot_txt
+    from tssd_ros.tracking.offline import track_mot
+    from tssd_ros.tracking.ota import OTAConfig
+
+    det = read_mot_txt(args.dets, min_cols=7, what="detections")
+    feats = None
+    if args.appearance is not None:
+        try:
+            feats = np.load(args.appearance, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise InputError(f"cannot read appearance array {args.appearance}: {e}") from None
+        if feats.ndim != 2 or len(feats) != len(det):
+            raise InputError(f"{args.appearance} has shape {feats.shape}; it needs one row per det.txt line "
+                             f"({len(det)} rows)")
+    mode = args.mode or ("attention" if feats is not None else "iou")
+    if args.tracker == "ota" and mode == "attention" and feats is None:
+        raise InputError("--mode attention needs --appearance feats.npy (or use --mode iou / motion)")
+    if args.fps <= 0:
+        raise InputError(f"--fps must be > 0, got {args.fps}")
+    config = OTAConfig(mode=mode, T=args.T, G=args.G, tub_len=args.tub_len, max_age_frames=args.max_age,
+                       max_age_s=args.max_age_s, min_hits=args.min_hits, assignment=args.assignment,
+                       iou_term=args.iou_term, motion_appearance=feats is not None, fps=args.fps)
+    t0 = time.perf_counter()
+    res = track_mot(det, tracker=args.tracker, config=config, feats=feats, fps=args.fps,
+                    class_col=args.class_col, confirmed_only=args.confirmed_only)
+    dt = time.perf_counter() - t0
+    write_mot_txt(args.out, res)
+    frames = int(det[:, 0].max()) if len(det) else 0
+    name = f"ota/{mode}" if args.tracker == "ota" else args.tracker
+    print(f"{name}: {len(det)} detections in {frames} frames -> {len(res)} rows, "
+          f"{len(np.unique(res[:, 1]))} identities in {args.out} ({frames / max(dt, 1e-9):.0f} frames/s)")
+    return 0

@@ -1,0 +1,29 @@
+"""Where the package's data (weights/, config/) lives: the ROS share directory, or the source tree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def share_dir() -> Path:
+    """share/tssd_ros of an installed package (ament index), else the source checkout (make env)."""
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+        try:
+            return Path(get_package_share_directory("tssd_ros"))
+        except PackageNotFoundError:
+            pass
+    except ImportError:
+        pass
+    return SOURCE_ROOT
+
+
+def resolve_data_path(path: str | Path) -> Path:
+    """An absolute path as is; a relative one against the CWD if it exists there, else the share dir."""
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    return share_dir() / p

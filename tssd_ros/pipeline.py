@@ -1,0 +1,186 @@
+"""One pipeline object (detector + OTA tracker + dive counter) shared by tssd_node and the offline tools.
+
+Why one object: the live node, ``tssd detect`` and the bag replay must give the same answers for the same
+frames, so the rules that are easy to get subtly different live here and only here:
+
+* the temporal state (the detector's recurrent state and OTA's tubelets) persists from frame to frame while
+  the stream is continuous, and is reset when time goes backwards (a bag loops), when the gap since the
+  last frame exceeds ``max_gap_s``, or when the image size changes; identities keep growing across resets;
+* counts survive those resets; only :meth:`reset_counts` clears them;
+* an identity is published only once confirmed (``min_hits`` matches), so a flicker never reaches a
+  consumer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from tssd_ros.errors import InputError
+from tssd_ros.tracking.counting import DiveCounter
+from tssd_ros.tracking.ota import OTAConfig, OTATracker, Track
+from tssd_ros.types import Detections
+
+
+class StreamingDetector(Protocol):
+    """What the pipeline needs from a detector (``tssd_ros.model.load_detector`` returns one)."""
+
+    class_names: tuple[str, ...]
+
+    def step(self, bgr: np.ndarray) -> Detections: ...
+
+    def reset(self) -> None: ...
+
+
+@dataclass
+class PipelineConfig:
+    """Stream-continuity rules. max_gap_s: a larger gap between frame stamps starts a new stream."""
+
+    max_gap_s: float = 1.0
+    track: bool = True
+
+
+@dataclass
+class FrameResult:
+    """Everything published for one frame."""
+
+    detections: Detections
+    track_ids: np.ndarray  # (N,) int64, -1 = no identity
+    confirmed: np.ndarray  # (N,) bool
+    tracks: list[Track]
+    counts: dict[str, tuple[int, int]]  # class -> (cumulative unique, confirmed in view now)
+    reset_reason: str | None = None
+    inference_s: float = 0.0
+    tracking_s: float = 0.0
+
+    def published_ids(self) -> list[int | None]:
+        """Identity per detection as consumers see it: confirmed ids only, else None."""
+        pairs = zip(self.track_ids, self.confirmed, strict=True)
+        return [int(t) if (t >= 0 and c) else None for t, c in pairs]
+
+
+@dataclass
+class _StreamState:
+    last_stamp: float | None = None
+    last_shape: tuple[int, int] | None = None
+    frames: int = 0
+    resets: dict[str, int] = field(default_factory=dict)
+
+
+class Pipeline:
+    """detector.step -> OTA update -> counter update, with the stream-continuity rules above."""
+
+    def __init__(
+        self,
+        detector: StreamingDetector,
+        ota: OTAConfig | None = None,
+        counter: DiveCounter | None = None,
+        config: PipelineConfig | None = None,
+    ) -> None:
+        self.detector = detector
+        self.config = config or PipelineConfig()
+        self.ota_config = ota or OTAConfig()
+        self.tracker = OTATracker(self.ota_config)
+        names = tuple(detector.class_names)
+        self.counter = counter or DiveCounter(names, min_hits=self.ota_config.min_hits)
+        for n in names:  # a restored counter from another model still shows every class
+            self.counter.counted_ids.setdefault(n, set())
+        self.counter.min_hits = self.ota_config.min_hits
+        self.tracker.next_id = max(self.tracker.next_id, self.counter.next_id)
+        self._stream = _StreamState()
+        self.on_reset: Callable[[str], None] | None = None
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.detector.class_names)
+
+    @property
+    def resets(self) -> dict[str, int]:
+        """How often each reset reason fired (for diagnostics)."""
+        return dict(self._stream.resets)
+
+    # -- state -----------------------------------------------------------------------------------
+    def reset(self, reason: str = "manual") -> None:
+        """Start a new stream: zero recurrent state, drop tubelets; counts and the id counter persist."""
+        self.detector.reset()
+        next_id = self.tracker.next_id
+        self.tracker.reset()
+        self.tracker.next_id = max(next_id, self.counter.next_id)
+        self._stream.last_stamp = None
+        self._stream.last_shape = None
+        self._stream.resets[reason] = self._stream.resets.get(reason, 0) + 1
+        if self.on_reset:
+            self.on_reset(reason)
+
+    def reset_counts(self) -> None:
+        """Start a new count (new dive or transect); identities stay unique."""
+        self.counter.reset_counts()
+
+    def set_ota(self, **changes: Any) -> None:
+        """Change OTA parameters at runtime without losing tubelets (validated by OTAConfig)."""
+        cfg = OTAConfig(**{**self.ota_config.__dict__, **changes})
+        relayout = cfg.tub_len != self.ota_config.tub_len
+        self.ota_config = cfg
+        self.tracker.config = cfg
+        self.counter.min_hits = cfg.min_hits
+        if relayout:  # tubelet storage is sized by tub_len: start the tubelets afresh
+            self.reset("ota_tub_len")
+
+    def save_counts(self, path: str | Path) -> None:
+        self.counter.next_id = max(self.counter.next_id, self.tracker.next_id)
+        self.counter.save(path)
+
+    # -- frames ----------------------------------------------------------------------------------
+    def _continuity(self, shape: tuple[int, int], stamp: float) -> str | None:
+        st = self._stream
+        if st.last_stamp is None:
+            return None
+        if stamp < st.last_stamp:
+            return "time_backwards"
+        if stamp - st.last_stamp > self.config.max_gap_s:
+            return "gap"
+        if shape != st.last_shape:
+            return "image_size"
+        return None
+
+    def process(self, bgr: np.ndarray, stamp: float) -> FrameResult:
+        """One frame with its capture time (header stamp, seconds)."""
+        if bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.shape[0] == 0 or bgr.shape[1] == 0:
+            raise InputError(f"expected an HxWx3 BGR image, got shape {bgr.shape}")
+        if bgr.dtype != np.uint8:
+            raise InputError(f"expected uint8 pixels, got {bgr.dtype}")
+        shape = (int(bgr.shape[0]), int(bgr.shape[1]))
+        reason = self._continuity(shape, stamp)
+        if reason:
+            self.reset(reason)
+        t0 = time.perf_counter()
+        dets = self.detector.step(bgr)
+        t1 = time.perf_counter()
+        n = len(dets)
+        track_ids = np.full(n, -1, np.int64)
+        confirmed = np.zeros(n, bool)
+        tracks: list[Track] = []
+        if self.config.track:
+            if dets.attention is None and self.ota_config.uses_appearance():
+                raise InputError("detector gives no attention vectors; use ota mode iou or motion")
+            tracks = self.tracker.update(dets, stamp)
+            for t in tracks:
+                if t.det_index >= 0:
+                    track_ids[t.det_index] = t.track_id
+                    confirmed[t.det_index] = t.confirmed
+            self.counter.update(tracks, next_id=self.tracker.next_id, stamp=stamp)
+        t2 = time.perf_counter()
+        self._stream.last_stamp = stamp
+        self._stream.last_shape = shape
+        self._stream.frames += 1
+        return FrameResult(dets, track_ids, confirmed, tracks, self.counts(), reason, t1 - t0, t2 - t1)
+
+    def counts(self) -> dict[str, tuple[int, int]]:
+        """class -> (cumulative unique individuals, confirmed individuals in view now)."""
+        snap = self.counter.snapshot()
+        return {c: (v["total"], v["in_view"]) for c, v in snap.items()}

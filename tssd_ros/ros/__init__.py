@@ -1,0 +1,1 @@
+"""tssd_ros.ros."""

@@ -1,0 +1,209 @@
+"""Message <-> numpy conversion for tssd_node (no node state here, so it is testable on its own).
+
+Images: the common encodings are viewed with numpy (bgr8 without a copy; the others with one colour
+conversion), so there is no dependency on cv_bridge and no numpy-1/numpy-2 ABI trouble; cv_bridge is used
+only for other encodings, when it is installed. Every malformed image raises ``InputError`` with the reason,
+so the node can log it (throttled) and drop the frame.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+import cv2
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+from vision_msgs.msg import (
+    BoundingBox2D,
+    Detection2D,
+    Detection2DArray,
+    LabelInfo,
+    ObjectHypothesisWithPose,
+    VisionClass,
+)
+
+from tssd_ros.errors import InputError
+from tssd_ros.types import Detections
+
+# encoding -> (channels, cv2 conversion to BGR or None for a plain view)
+_ENCODINGS: dict[str, tuple[int, int | None]] = {
+    "bgr8": (3, None),
+    "rgb8": (3, cv2.COLOR_RGB2BGR),
+    "mono8": (1, cv2.COLOR_GRAY2BGR),
+    "bgra8": (4, cv2.COLOR_BGRA2BGR),
+    "rgba8": (4, cv2.COLOR_RGBA2BGR),
+}
+SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
+
+
+def image_to_bgr(msg: Image) -> np.ndarray:
+    """sensor_msgs/Image -> HxWx3 uint8 BGR. bgr8 with step == 3*width is a zero-copy view."""
+    h, w, step, enc = int(msg.height), int(msg.width), int(msg.step), msg.encoding
+    if h <= 0 or w <= 0:
+        raise InputError(f"empty image ({w}x{h})")
+    if enc not in _ENCODINGS:
+        return _via_cv_bridge(msg)
+    ch, code = _ENCODINGS[enc]
+    if step < w * ch:
+        raise InputError(f"step {step} < width {w} x {ch} channels for {enc}")
+    buf = np.frombuffer(msg.data, dtype=np.uint8)
+    if buf.size < step * (h - 1) + w * ch:
+        raise InputError(f"truncated {enc} image: {buf.size} bytes for {w}x{h} with step {step}")
+    rows = buf[: step * h].reshape(h, step) if buf.size >= step * h else np.lib.stride_tricks.as_strided(
+        buf, shape=(h, step), strides=(step, 1)
+    )
+    img = rows[:, : w * ch].reshape(h, w, ch) if ch > 1 else rows[:, :w]
+    if code is None:
+        return img if img.flags.c_contiguous else np.ascontiguousarray(img)
+    return cv2.cvtColor(np.ascontiguousarray(img), code)
+
+
+def _via_cv_bridge(msg: Image) -> np.ndarray:
+    try:
+        from cv_bridge import CvBridge  # optional: only for uncommon encodings
+    except ImportError as e:
+        raise InputError(
+            f"unsupported encoding {msg.encoding!r} (supported without cv_bridge: "
+            f"{', '.join(SUPPORTED_ENCODINGS)})"
+        ) from e
+    try:
+        return CvBridge().imgmsg_to_cv2(msg, desired_encoding="bgr8")
+    except Exception as e:  # noqa: BLE001 - cv_bridge raises several types
+        raise InputError(f"cv_bridge could not convert {msg.encoding!r}: {e}") from e
+
+
+def compressed_to_bgr(msg: CompressedImage) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg/png) -> HxWx3 uint8 BGR."""
+    buf = np.frombuffer(msg.data, dtype=np.uint8)
+    if buf.size == 0:
+        raise InputError("empty compressed image")
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if img is None or img.size == 0:
+        raise InputError(f"undecodable compressed image (format {msg.format!r}, {buf.size} bytes)")
+    return img
+
+
+def bgr_to_image(img: np.ndarray, header: Header) -> Image:
+    """HxWx3 uint8 BGR -> sensor_msgs/Image bgr8 with the given header."""
+    msg = Image()
+    msg.header = header
+    msg.height, msg.width = int(img.shape[0]), int(img.shape[1])
+    msg.encoding = "bgr8"
+    msg.is_bigendian = 0
+    msg.step = int(img.shape[1] * 3)
+    msg.data = np.ascontiguousarray(img, dtype=np.uint8).tobytes()
+    return msg
+
+
+def detections_to_msg(
+    header: Header,
+    dets: Detections,
+    track_ids: Sequence[int] | np.ndarray | None = None,
+    confirmed: Sequence[bool] | np.ndarray | None = None,
+) -> Detection2DArray:
+    """Detections -> vision_msgs/Detection2DArray (box centre/size in input pixels, id = identity).
+
+    ``id`` carries the OTA identity as a decimal string only for confirmed identities; it is empty for
+    unconfirmed ones so consumers (grasp selection, counting) never act on a flicker.
+    """
+    out = Detection2DArray()
+    out.header = header
+    n = len(dets)
+    for i in range(n):
+        x1, y1, x2, y2 = (float(v) for v in dets.boxes[i])
+        d = Detection2D()
+        d.header = header
+        hyp = ObjectHypothesisWithPose()
+        hyp.hypothesis.class_id = dets.class_name(i)
+        hyp.hypothesis.score = float(dets.scores[i])
+        d.results = [hyp]
+        bb = BoundingBox2D()
+        bb.center.position.x = (x1 + x2) / 2.0
+        bb.center.position.y = (y1 + y2) / 2.0
+        bb.center.theta = 0.0
+        bb.size_x = x2 - x1
+        bb.size_y = y2 - y1
+        d.bbox = bb
+        tid = -1 if track_ids is None else int(track_ids[i])
+        ok = True if confirmed is None else bool(confirmed[i])
+        d.id = str(tid) if (tid >= 0 and ok) else ""
+        out.detections.append(d)
+    return out
+
+
+def msg_to_detections(msg: Detection2DArray, class_names: Sequence[str]) -> tuple[Detections, list[str]]:
+    """Detection2DArray -> (Detections, ids); the inverse used by tests and bag tools."""
+    names = list(class_names)
+    boxes, scores, labels, ids = [], [], [], []
+    for d in msg.detections:
+        cx, cy = d.bbox.center.position.x, d.bbox.center.position.y
+        boxes.append([cx - d.bbox.size_x / 2, cy - d.bbox.size_y / 2, cx + d.bbox.size_x / 2,
+                      cy + d.bbox.size_y / 2])
+        hyp = d.results[0].hypothesis if d.results else None
+        scores.append(hyp.score if hyp else 0.0)
+        name = hyp.class_id if hyp else ""
+        if name not in names:
+            names.append(name)
+        labels.append(names.index(name))
+        ids.append(d.id)
+    return Detections(np.array(boxes, np.float32).reshape(-1, 4), scores, labels, None, tuple(names)), ids
+
+
+def label_info_msg(class_names: Sequence[str], threshold: float, header: Header) -> LabelInfo:
+    """vision_msgs/LabelInfo: class index -> name, as the detector's labels are 0-based foreground."""
+    msg = LabelInfo()
+    msg.header = header
+    msg.threshold = float(threshold)
+    for i, name in enumerate(class_names):
+        vc = VisionClass()
+        vc.class_id = i
+        vc.class_name = name
+        msg.class_map.append(vc)
+    return msg
+
+
+def counts_msg(header: Header, counts: Mapping[str, tuple[int, int]]) -> DiagnosticArray:
+    """Per-class counts as diagnostic_msgs/DiagnosticArray (standard, stamped, readable by `ros2 topic echo`).
+
+    One DiagnosticStatus per class (name = class name, values ``unique`` = cumulative unique individuals of
+    the dive, ``in_view`` = confirmed individuals in view now) plus one named ``total``; ``message`` holds the
+    same as JSON for scripts.
+    """
+    msg = DiagnosticArray()
+    msg.header = header
+    tot_u = tot_v = 0
+    for name, (unique, in_view) in counts.items():
+        tot_u += int(unique)
+        tot_v += int(in_view)
+        msg.status.append(_count_status(name, int(unique), int(in_view)))
+    msg.status.append(_count_status("total", tot_u, tot_v))
+    return msg
+
+
+def _count_status(name: str, unique: int, in_view: int) -> DiagnosticStatus:
+    st = DiagnosticStatus()
+    st.level = DiagnosticStatus.OK
+    st.name = name
+    st.hardware_id = "tssd_ros"
+    st.message = json.dumps({"unique": unique, "in_view": in_view})
+    st.values = [KeyValue(key="unique", value=str(unique)), KeyValue(key="in_view", value=str(in_view))]
+    return st
+
+
+def counts_from_msg(msg: DiagnosticArray) -> dict[str, tuple[int, int]]:
+    """Inverse of :func:`counts_msg` (without the total), for consumers and tests."""
+    out: dict[str, tuple[int, int]] = {}
+    for st in msg.status:
+        if st.name == "total":
+            continue
+        vals = {kv.key: int(kv.value) for kv in st.values}
+        out[st.name] = (vals.get("unique", 0), vals.get("in_view", 0))
+    return out
+
+
+def stamp_to_sec(stamp) -> float:
+    """builtin_interfaces/Time -> float seconds."""
+    return float(stamp.sec) + float(stamp.nanosec) * 1e-9

@@ -1,0 +1,451 @@
+"""tssd_node: camera images in, identity-tagged detections, per-class counts and diagnostics out.
+
+A thin adapter around :class:`tssd_ros.pipeline.Pipeline` (detector + OTA + counter), the same object the
+offline tools use.
+
+Topics (relative, so namespaces and remaps work):
+  in   ``image`` (sensor_msgs/Image) or ``image/compressed`` (sensor_msgs/CompressedImage), by ``compressed``.
+       QoS: sensor data (keep last 1, volatile), reliability from ``reliability`` (best_effort by default:
+       it connects to both best-effort and reliable camera drivers); overridable from YAML
+       (``qos_overrides./image.subscription.reliability`` etc.).
+  out  ``detections`` (vision_msgs/Detection2DArray, reliable, depth 10): the input image's header; per
+       detection the box in input pixels, class name + score, ``id`` = confirmed identity (else empty).
+       An empty array for every processed frame with nothing in it.
+       ``label_info`` (vision_msgs/LabelInfo, reliable + transient local, depth 1).
+       ``counts`` (diagnostic_msgs/DiagnosticArray, reliable, depth 10): one status per class with
+       ``unique`` (cumulative unique individuals of the dive) and ``in_view``; stamped with the frame's
+       header. DiagnosticArray is standard, stamped and shown by ``ros2 topic echo`` with no custom build.
+       ``image_annotated`` (sensor_msgs/Image, reliable, depth 1): drawn only while someone subscribes.
+       ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, 1 Hz).
+Services: ``~/reset`` (new stream: recurrent state and tubelets; counts kept), ``~/reset_counts``.
+
+Frames are processed latest-first: the subscription callback only fills a one-frame slot, a worker
+thread runs the pipeline. A frame that arrives while the slot is still full replaces it and is counted as
+dropped; there is never a backlog.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    ParameterType,
+    SetParametersResult,
+)
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+)
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import Trigger
+from vision_msgs.msg import Detection2DArray, LabelInfo
+
+from tssd_ros.errors import InputError, TssdError
+from tssd_ros.paths import resolve_data_path
+from tssd_ros.pipeline import Pipeline, PipelineConfig
+from tssd_ros.ros import conversions as conv
+from tssd_ros.tracking.counting import DiveCounter
+from tssd_ros.tracking.ota import OTAConfig
+from tssd_ros.viz import draw_detections
+
+OTA_MODES = ("attention", "iou", "motion")
+ASSIGNMENTS = ("greedy", "hungarian")
+RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
+
+# parameter name -> OTAConfig field
+_OTA_PARAMS = {
+    "ota_mode": "mode",
+    "ota_T": "T",
+    "ota_G": "G",
+    "ota_tub_len": "tub_len",
+    "ota_max_age_frames": "max_age_frames",
+    "ota_max_age_s": "max_age_s",
+    "ota_assignment": "assignment",
+    "min_hits": "min_hits",
+}
+_POST_PARAMS = ("conf_threshold", "nms_iou", "top_k", "class_filter")
+
+
+def _desc(text: str, *, read_only: bool = False, lo: float | None = None, hi: float | None = None,
+          step: int | float | None = None, integer: bool = False) -> ParameterDescriptor:
+    d = ParameterDescriptor(description=text, read_only=read_only)
+    if lo is not None and hi is not None:
+        if integer:
+            d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=int(step or 1))]
+        else:
+            d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi),
+                                                         step=float(step or 0.0))]
+    return d
+
+
+@dataclass
+class _Slot:
+    """The latest unprocessed frame (one at most)."""
+
+    msg: Any = None
+    received: float = 0.0
+
+
+class TssdNode(Node):
+    """See the module docstring."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("tssd_node", **kwargs)
+        self._declare_parameters()
+        p = self._param
+        weights = p("weights")
+        if not weights:
+            raise TssdError("parameter `weights` is empty: set it to a .pt file (see config/tssd.yaml)")
+        from tssd_ros.model import load_detector  # torch import is slow: only once we know we need it
+
+        weights = str(resolve_data_path(weights))
+        if p("threads") > 0:
+            import torch
+
+            torch.set_num_threads(int(p("threads")))
+        self.detector = load_detector(weights, device=p("device"), classes=p("classes_preset") or None,
+                                      fp16=p("fp16"))
+        self._apply_postprocess({k: p(k) for k in _POST_PARAMS})
+        ota = OTAConfig(**{f: self._ota_value(k, p(k)) for k, f in _OTA_PARAMS.items()})
+        self.counts_file = p("counts_file")
+        counter = (DiveCounter.load_or_new(self.counts_file, self.detector.class_names, ota.min_hits)
+                   if self.counts_file else None)
+        self.pipeline = Pipeline(self.detector, ota, counter, PipelineConfig(max_gap_s=p("max_gap_s")))
+        self._lock = threading.Lock()  # guards the pipeline (worker vs services/parameters)
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+
+        # -- outputs ----------------------------------------------------------------------------
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.pub_dets = self.create_publisher(Detection2DArray, "detections", reliable)
+        self.pub_labels = self.create_publisher(LabelInfo, "label_info", latched)
+        self.pub_counts = self.create_publisher(DiagnosticArray, "counts", reliable)
+        self.pub_annot = self.create_publisher(Image, "image_annotated", QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.RELIABLE))
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", reliable)
+        self._publish_label_info()
+
+        # -- input ------------------------------------------------------------------------------
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, durability=DurabilityPolicy.VOLATILE,
+                         reliability=RELIABILITY[p("reliability")])
+        events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
+        overrides = QoSOverridingOptions.with_default_policies()
+        self.compressed = bool(p("compressed"))
+        if self.compressed:
+            self.sub = self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos,
+                                                event_callbacks=events, qos_overriding_options=overrides)
+        else:
+            self.sub = self.create_subscription(Image, "image", self._on_image, qos,
+                                                event_callbacks=events, qos_overriding_options=overrides)
+
+        self.create_service(Trigger, "~/reset", self._srv_reset)
+        self.create_service(Trigger, "~/reset_counts", self._srv_reset_counts)
+
+        # -- worker and bookkeeping -------------------------------------------------------------
+        self._slot = _Slot()
+        self._cond = threading.Condition()
+        self._stop = False
+        self.n_in = self.n_done = self.n_dropped = self.n_bad = 0
+        self._in_times: deque[float] = deque(maxlen=200)
+        self._done_times: deque[float] = deque(maxlen=200)
+        self._latency: deque[float] = deque(maxlen=500)
+        self._infer: deque[float] = deque(maxlen=500)
+        self._last_error = ""
+        self._worker = threading.Thread(target=self._work, name="tssd_worker", daemon=True)
+        self._worker.start()
+        self.create_timer(1.0, self._publish_diagnostics)
+        if self.counts_file:
+            self.create_timer(float(p("counts_save_period_s")), self._save_counts)
+        self.get_logger().info(
+            f"tssd_node ready: {Path(weights).name} on {p('device')}, classes {list(self.detector.class_names)}, "
+            f"input {self.sub.topic_name} ({p('reliability')}), counts_file={self.counts_file or 'off'}"
+        )
+
+    # -- parameters -------------------------------------------------------------------------------
+    def _declare_parameters(self) -> None:
+        d = self.declare_parameter
+        d("weights", "", _desc("Detector weights (.pt, project or reference format)", read_only=True))
+        d("classes_preset", "", _desc("Class names for reference checkpoints: vid|mot|underwater", read_only=True))
+        d("device", "cpu", _desc("torch device: cpu, cuda, cuda:N", read_only=True))
+        d("threads", 0, _desc("CPU threads for torch (0 = torch default)", read_only=True, lo=0, hi=256,
+                              integer=True))
+        d("fp16", False, _desc("half precision on CUDA", read_only=True))
+        d("conf_threshold", 0.4, _desc("per-class confidence threshold", lo=0.0, hi=1.0))
+        d("nms_iou", 0.3, _desc("NMS IoU threshold (keep IoU <= this)", lo=0.0, hi=1.0))
+        d("top_k", 400, _desc("NMS candidates and kept boxes per class", lo=1, hi=5000, integer=True))
+        d("class_filter", [""], _desc("class names to report; [''] or [] = all",
+                                      ))
+        d("ota_mode", "attention", _desc("OTA similarity: attention (paper) | iou | motion"))
+        d("ota_T", -1.0, _desc("OTA match threshold T (S > T); -1 = the mode's default", lo=-1.0, hi=10.0))
+        d("ota_G", 0.3, _desc("score above which an unmatched detection starts a tubelet", lo=0.0, hi=1.0))
+        d("ota_tub_len", 10, _desc("rows kept per tubelet", lo=1, hi=100, integer=True))
+        d("ota_max_age_frames", 10, _desc("frames a tubelet lives without a match", lo=1, hi=10000,
+                                          integer=True))
+        d("ota_max_age_s", 2.0, _desc("seconds a tubelet lives without a match (0 = off)", lo=0.0, hi=3600.0))
+        d("ota_assignment", "greedy", _desc("greedy (paper) | hungarian"))
+        d("min_hits", 5, _desc("matches before an identity is confirmed, published and counted", lo=1,
+                               hi=1000, integer=True))
+        d("max_gap_s", 1.0, _desc("a larger gap between frame stamps resets the temporal state", lo=0.0,
+                                  hi=3600.0))
+        d("counts_file", "", _desc("JSON file the dive's counts are saved to and restored from ('' = off)",
+                                   read_only=True))
+        d("counts_save_period_s", 5.0, _desc("how often counts are saved", read_only=True, lo=0.1, hi=3600.0))
+        d("compressed", False, _desc("subscribe to image/compressed instead of image", read_only=True))
+        d("reliability", "best_effort", _desc("input reliability: best_effort | reliable", read_only=True))
+        d("publish_annotated", True, _desc("draw image_annotated (only while it has subscribers)"))
+        rel = self.get_parameter("reliability").value
+        if rel not in RELIABILITY:
+            raise TssdError(f"parameter reliability={rel!r}: use best_effort or reliable")
+
+    def _param(self, name: str) -> Any:
+        return self.get_parameter(name).value
+
+    @staticmethod
+    def _ota_value(name: str, value: Any) -> Any:
+        if name == "ota_T":
+            return None if value < 0 else float(value)
+        if name == "ota_max_age_s":
+            return None if value <= 0 else float(value)
+        return value
+
+    def _class_filter(self, names: list[str]) -> tuple[int, ...] | None:
+        names = [n for n in (names or []) if n]
+        if not names:
+            return None
+        known = list(self.detector.class_names)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise TssdError(f"unknown class(es) {unknown}; known: {known}")
+        return tuple(known.index(n) for n in names)
+
+    def _validate_parameters(self, params: list) -> SetParametersResult:
+        for prm in params:
+            v = prm.value
+            if prm.name == "ota_mode" and v not in OTA_MODES:
+                return SetParametersResult(successful=False, reason=f"ota_mode must be one of {OTA_MODES}")
+            if prm.name == "ota_assignment" and v not in ASSIGNMENTS:
+                return SetParametersResult(successful=False, reason=f"ota_assignment must be one of {ASSIGNMENTS}")
+            if prm.name == "class_filter" and hasattr(self, "detector"):
+                if prm.type_ != ParameterType.PARAMETER_STRING_ARRAY:
+                    return SetParametersResult(successful=False, reason="class_filter must be a string array")
+                try:
+                    self._class_filter(list(v))
+                except TssdError as e:
+                    return SetParametersResult(successful=False, reason=str(e))
+        if hasattr(self, "pipeline"):
+            changes = {_OTA_PARAMS[p.name]: self._ota_value(p.name, p.value) for p in params
+                       if p.name in _OTA_PARAMS}
+            if changes:
+                try:
+                    OTAConfig(**{**self.pipeline.ota_config.__dict__, **changes})
+                except (TssdError, TypeError) as e:
+                    return SetParametersResult(successful=False, reason=str(e))
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, params: list) -> None:
+        if not hasattr(self, "pipeline"):
+            return
+        with self._lock:
+            post = {p.name: p.value for p in params if p.name in _POST_PARAMS}
+            if post:
+                self._apply_postprocess(post)
+                if "conf_threshold" in post:
+                    self._publish_label_info()
+            ota = {_OTA_PARAMS[p.name]: self._ota_value(p.name, p.value) for p in params if p.name in _OTA_PARAMS}
+            if ota:
+                self.pipeline.set_ota(**ota)
+            for p in params:
+                if p.name == "max_gap_s":
+                    self.pipeline.config.max_gap_s = float(p.value)
+
+    def _apply_postprocess(self, values: dict[str, Any]) -> None:
+        changes: dict[str, Any] = {}
+        for k, v in values.items():
+            if k == "class_filter":
+                changes[k] = self._class_filter(list(v))
+            else:
+                changes[k] = int(v) if k == "top_k" else float(v)
+        self.detector.set_postprocess(**changes)
+
+    # -- input ------------------------------------------------------------------------------------
+    def _on_incompatible_qos(self, event: Any) -> None:
+        self.get_logger().warn(
+            f"a publisher on {self.sub.topic_name} has incompatible QoS (policy {event.last_policy_kind}); "
+            "set parameter reliability (best_effort connects to everything) or a QoS override",
+            throttle_duration_sec=5.0,
+        )
+
+    def _on_image(self, msg: Any) -> None:
+        now = time.monotonic()
+        with self._cond:
+            self.n_in += 1
+            self._in_times.append(now)
+            if self._slot.msg is not None:
+                self.n_dropped += 1
+            self._slot.msg, self._slot.received = msg, now
+            self._cond.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while self._slot.msg is None and not self._stop:
+                    self._cond.wait(timeout=0.5)
+                if self._stop:
+                    return
+                msg, self._slot.msg = self._slot.msg, None
+            try:
+                self._process(msg)
+            except InputError as e:
+                self.n_bad += 1
+                self._last_error = str(e)
+                self.get_logger().warn(f"dropped a bad frame: {e}", throttle_duration_sec=2.0)
+            except Exception as e:  # noqa: BLE001 - keep serving; the reason goes to log and diagnostics
+                self.n_bad += 1
+                self._last_error = f"{type(e).__name__}: {e}"
+                self.get_logger().error(f"frame failed: {self._last_error}", throttle_duration_sec=2.0)
+
+    def _process(self, msg: Any) -> None:
+        img = conv.compressed_to_bgr(msg) if self.compressed else conv.image_to_bgr(msg)
+        stamp = conv.stamp_to_sec(msg.header.stamp)
+        with self._lock:
+            res = self.pipeline.process(img, stamp)
+        if res.reset_reason:
+            self.get_logger().info(f"temporal state reset: {res.reset_reason}")
+        ids = res.published_ids()
+        self.pub_dets.publish(conv.detections_to_msg(msg.header, res.detections, res.track_ids, res.confirmed))
+        self.pub_counts.publish(conv.counts_msg(msg.header, res.counts))
+        if self._param("publish_annotated") and self.pub_annot.get_subscription_count() > 0:
+            self.pub_annot.publish(conv.bgr_to_image(draw_detections(img, res.detections, ids, res.counts),
+                                                     msg.header))
+        now_ros = self.get_clock().now().nanoseconds * 1e-9
+        if now_ros > 0:
+            self._latency.append(now_ros - stamp)
+        self._infer.append(res.inference_s)
+        self.n_done += 1
+        self._done_times.append(time.monotonic())
+
+    # -- services ---------------------------------------------------------------------------------
+    def _srv_reset(self, _req: Trigger.Request, resp: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            self.pipeline.reset("service")
+        resp.success, resp.message = True, "temporal state reset (recurrent state and tubelets); counts kept"
+        return resp
+
+    def _srv_reset_counts(self, _req: Trigger.Request, resp: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            self.pipeline.reset_counts()
+        self._save_counts()
+        resp.success, resp.message = True, "counts cleared; identities continue from " + str(
+            self.pipeline.tracker.next_id)
+        return resp
+
+    # -- outputs ----------------------------------------------------------------------------------
+    def _publish_label_info(self) -> None:
+        header = conv.Header()
+        header.stamp = self.get_clock().now().to_msg()
+        self.pub_labels.publish(conv.label_info_msg(self.detector.class_names,
+                                                    self.detector.postprocess.conf_threshold, header))
+
+    def _save_counts(self) -> None:
+        if not self.counts_file:
+            return
+        try:
+            with self._lock:
+                self.pipeline.save_counts(self.counts_file)
+        except TssdError as e:
+            self.get_logger().error(str(e), throttle_duration_sec=10.0)
+
+    @staticmethod
+    def _rate(times: deque[float], window: float = 5.0) -> float:
+        now = time.monotonic()
+        recent = [t for t in times if now - t <= window]
+        if len(recent) < 2:
+            return 0.0
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
+
+    def _publish_diagnostics(self) -> None:
+        st = DiagnosticStatus(name=f"{self.get_name()}: detection", hardware_id="tssd_ros")
+        lat = np.array(self._latency) * 1000 if self._latency else np.zeros(0)
+        inf = np.array(self._infer) * 1000 if self._infer else np.zeros(0)
+        in_fps, out_fps = self._rate(self._in_times), self._rate(self._done_times)
+        values = {
+            "input_fps": f"{in_fps:.2f}",
+            "processed_fps": f"{out_fps:.2f}",
+            "frames_in": self.n_in,
+            "frames_processed": self.n_done,
+            "frames_dropped": self.n_dropped,
+            "frames_bad": self.n_bad,
+            "latency_p50_ms": f"{np.percentile(lat, 50):.1f}" if lat.size else "nan",
+            "latency_p95_ms": f"{np.percentile(lat, 95):.1f}" if lat.size else "nan",
+            "inference_p50_ms": f"{np.percentile(inf, 50):.1f}" if inf.size else "nan",
+            "model": Path(self._param("weights")).name,
+            "device": self._param("device"),
+            "resets": str(self.pipeline.resets),
+            "last_error": self._last_error,
+        }
+        st.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        recent_input = bool(self._in_times) and time.monotonic() - self._in_times[-1] < 5.0
+        if not recent_input:
+            st.level, st.message = DiagnosticStatus.WARN, "no input images"
+        elif out_fps == 0.0 and self.n_done == 0:
+            st.level, st.message = DiagnosticStatus.WARN, "receiving but nothing processed yet"
+        else:
+            st.level, st.message = DiagnosticStatus.OK, f"{out_fps:.1f} FPS"
+        arr = DiagnosticArray()
+        arr.header.stamp = self.get_clock().now().to_msg()
+        arr.status = [st]
+        self.pub_diag.publish(arr)
+
+    def shutdown(self) -> None:
+        """Stop the worker and save the counts (called at exit)."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._worker.join(timeout=5.0)
+        self._save_counts()
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node = None
+    rc = 0
+    try:
+        node = TssdNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except TssdError as e:
+        # one clear line for a bad configuration (missing/corrupt weights, unknown class, ...)
+        (node.get_logger() if node else rclpy.logging.get_logger("tssd_node")).fatal(str(e))
+        rc = 1
+    finally:
+        if node is not None:
+            node.shutdown()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -32,3 +32,15 @@ def tiny_weights(tmp_path_factory) -> Path:
     det = build_detector(tiny_config(num_classes=4, input_size=128), UNDERWATER,
                          postprocess=PostprocessConfig(conf_threshold=0.3, nms_iou=0.3, top_k=50))
     return save_checkpoint(det, tmp_path_factory.mktemp("weights") / "tiny.pt", trained_on="nothing (random)")
+
+
+@pytest.fixture(scope="session")
+def toy_weights(tmp_path_factory) -> Path:
+    """A tiny mobile TSSD trained here, in about a minute, to find the toy objects of tssd_ros.train.toy.
+
+    Real weights with known behaviour, for tests that need real detections of a known object (identity
+    stability, counting, grasp selection through the whole graph).
+    """
+    from tssd_ros.train.toy import train_toy_detector
+
+    return train_toy_detector(tmp_path_factory.mktemp("toy") / "toy.pt", seed=0)

@@ -79,3 +79,117 @@ def spin_until(node, cond: Callable[[], bool], timeout: float, executor=None) ->
         else:
             rclpy.spin_once(node, timeout_sec=0.05)
     return cond()
+
+
+class Harness:
+    """The test's own rclpy node: publishes camera frames, collects everything tssd_node publishes.
+
+    Frames are sent in lockstep (each after the previous answer), so a test knows which answer belongs to
+    which frame without relying on timing.
+    """
+
+    def __init__(self, ns: str, compressed: bool = False) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import CompressedImage, Image
+        from vision_msgs.msg import Detection2DArray
+
+        self.ns = ns
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx)
+        self.node = rclpy.create_node("test_harness", context=self.ctx)
+        self.ex = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
+        self.ex.add_node(self.node)
+        rel = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        self.dets: list = []
+        self.counts: list = []
+        self.diags: list = []
+        self.node.create_subscription(Detection2DArray, f"{ns}/detections", self.dets.append, rel)
+        self.node.create_subscription(DiagnosticArray, f"{ns}/counts", self.counts.append, rel)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, rel)
+        self.compressed = compressed
+        if compressed:
+            self.pub = self.node.create_publisher(CompressedImage, f"{ns}/image/compressed", QoSProfile(
+                depth=1, reliability=ReliabilityPolicy.RELIABLE))
+        else:
+            self.pub = self.node.create_publisher(Image, f"{ns}/image", QoSProfile(
+                depth=1, reliability=ReliabilityPolicy.RELIABLE))
+        self._latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                                   durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+    def spin_until(self, cond: Callable[[], bool], timeout: float) -> bool:
+        return spin_until(self.node, cond, timeout, self.ex)
+
+    def wait_for_node(self, timeout: float = 60.0) -> bool:
+        """Until tssd_node subscribes to our frames and publishes detections (it loads torch first)."""
+        return self.spin_until(lambda: self.pub.get_subscription_count() > 0
+                               and self.node.count_publishers(f"{self.ns}/detections") > 0, timeout)
+
+    def send(self, msg, timeout: float = 15.0, expect_answer: bool = True):
+        """Publish one frame; return the Detection2DArray answering it (None if none came)."""
+        n = len(self.dets)
+        self.pub.publish(msg)
+        if not expect_answer:
+            self.spin_until(lambda: False, 0.7)
+            return None
+        ok = self.spin_until(lambda: len(self.dets) > n, timeout)
+        return self.dets[n] if ok else None
+
+    def latched(self, msg_type, topic: str, timeout: float = 10.0):
+        """Subscribe late to a transient-local topic and return the first message."""
+        got: list = []
+        sub = self.node.create_subscription(msg_type, topic, got.append, self._latched)
+        self.spin_until(lambda: bool(got), timeout)
+        self.node.destroy_subscription(sub)
+        return got[0] if got else None
+
+    def call(self, srv_type, name: str, request=None, timeout: float = 10.0):
+        cli = self.node.create_client(srv_type, name)
+        if not cli.wait_for_service(timeout_sec=timeout):
+            return None
+        fut = cli.call_async(request or srv_type.Request())
+        self.spin_until(fut.done, timeout)
+        self.node.destroy_client(cli)
+        return fut.result()
+
+    def set_params(self, node_name: str, **values):
+        """Set parameters through the node's real set_parameters service; returns the results."""
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.parameter import Parameter
+
+        req = SetParameters.Request()
+        req.parameters = [Parameter(k, value=v).to_parameter_msg() for k, v in values.items()]
+        resp = self.call(SetParameters, f"{node_name}/set_parameters", req)
+        return None if resp is None else list(resp.results)
+
+    def close(self) -> None:
+        import rclpy
+
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.ctx)
+
+
+def image_msg(bgr, stamp: float, frame_id: str = "camera_optical_frame", encoding: str = "bgr8"):
+    """numpy BGR -> sensor_msgs/Image in the requested 8-bit encoding."""
+    import cv2
+    import numpy as np
+    from sensor_msgs.msg import Image
+
+    conv = {"bgr8": None, "rgb8": cv2.COLOR_BGR2RGB, "mono8": cv2.COLOR_BGR2GRAY, "bgra8": cv2.COLOR_BGR2BGRA,
+            "rgba8": cv2.COLOR_BGR2RGBA}[encoding]
+    img = bgr if conv is None else cv2.cvtColor(bgr, conv)
+    img = np.ascontiguousarray(img)
+    msg = Image()
+    set_stamp(msg.header, stamp)
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = img.shape[:2]
+    msg.encoding = encoding
+    msg.step = img.shape[1] * (1 if img.ndim == 2 else img.shape[2])
+    msg.data = img.tobytes()
+    return msg
+
+
+def set_stamp(header, stamp: float) -> None:
+    header.stamp.sec = int(stamp)
+    header.stamp.nanosec = int(round((stamp - int(stamp)) * 1e9))

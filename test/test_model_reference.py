@@ -16,6 +16,7 @@ from torch import nn
 
 from tssd_ros.errors import CheckpointError
 from tssd_ros.model import load_detector
+from tssd_ros.model.checkpoint import config_from_reference, convert_reference_state_dict
 
 # ---------------------------------------------------------------- the reference, written out independently
 
@@ -89,8 +90,9 @@ class RefTSSD(nn.Module):
         self.extras = nn.ModuleList(ref_extras())
         mbox = [4, 6, 6, 6, 4, 4]
         chans = [512, 512, 512, 256, 256, 256]
-        self.loc = nn.ModuleList([nn.Conv2d(c, m * 4, 3, padding=1) for c, m in zip(chans, mbox)])
-        self.conf = nn.ModuleList([nn.Conv2d(c, m * num_classes, 3, padding=1) for c, m in zip(chans, mbox)])
+        self.loc = nn.ModuleList([nn.Conv2d(c, m * 4, 3, padding=1) for c, m in zip(chans, mbox, strict=True)])
+        self.conf = nn.ModuleList([nn.Conv2d(c, m * num_classes, 3, padding=1)
+                                   for c, m in zip(chans, mbox, strict=True)])
         self.use_rnn, self.use_att = rnn, attention and rnn
         if rnn:
             self.rnn = nn.ModuleList([RefConvLSTM(512, 512), RefConvLSTM(256, 256)])
@@ -110,7 +112,7 @@ class RefTSSD(nn.Module):
             if k % 2 == 1:
                 sources.append(x)
         loc, conf, a_map = [], [], []
-        for i, (s, lh, ch) in enumerate(zip(sources, self.loc, self.conf)):
+        for i, (s, lh, ch) in enumerate(zip(sources, self.loc, self.conf, strict=True)):
             if self.use_rnn:
                 if state[i] is None:
                     z = torch.zeros(s.shape[0], self.rnn[i // 3].hidden, s.shape[2], s.shape[3])
@@ -147,7 +149,8 @@ def ref_priors() -> torch.Tensor:
 
 
 def ref_decode(loc, priors):
-    boxes = torch.cat((priors[:, :2] + loc[:, :2] * 0.1 * priors[:, 2:], priors[:, 2:] * torch.exp(loc[:, 2:] * 0.2)), 1)
+    boxes = torch.cat((priors[:, :2] + loc[:, :2] * 0.1 * priors[:, 2:],
+                       priors[:, 2:] * torch.exp(loc[:, 2:] * 0.2)), 1)
     boxes[:, :2] -= boxes[:, 2:] / 2
     boxes[:, 2:] += boxes[:, :2]
     return boxes
@@ -215,7 +218,7 @@ def _init_ref(model: nn.Module, seed: int) -> None:
             fan_in = m.weight[0].numel()
             std = math.sqrt(2.0 / fan_in) * (1 / 60 if first else 1.0)
             if name.startswith(("loc", "conf")):
-                std = math.sqrt(1.0 / fan_in) * 0.7
+                std = math.sqrt(1.0 / fan_in) * (4.0 if name.startswith("conf") else 0.7)
             if name.startswith("attention"):
                 std = math.sqrt(1.0 / fan_in)
             m.weight.data = torch.randn(m.weight.shape, generator=g) * std
@@ -247,6 +250,11 @@ def ref_tssd(tmp_path_factory):
     return model, path
 
 
+@pytest.fixture(scope="module")
+def loaded(ref_tssd):
+    return load_detector(ref_tssd[1])
+
+
 # ---------------------------------------------------------------- tests
 
 
@@ -259,22 +267,22 @@ def test_reference_state_dict_has_the_81_documented_keys(ref_tssd):
     assert tuple(sd["conf.1.weight"].shape)[0] == 186
 
 
-def test_reference_checkpoint_gives_the_reference_detections(ref_tssd):
-    model, path = ref_tssd
-    det = load_detector(path)
+def test_reference_checkpoint_gives_the_reference_detections(ref_tssd, loaded):
+    model, _ = ref_tssd
+    det = loaded
     assert det.config.temporal == "ac_lstm" and det.config.num_classes == 31
     assert det.class_names[0] == "airplane" and len(det.class_names) == 30
     pp = det.postprocess
     assert (pp.conf_threshold, pp.nms_iou, pp.top_k) == (0.01, 0.45, 200)
     # fewer candidates keep the reference's python NMS loop fast; same rule on both sides
-    det.set_postprocess(conf_threshold=0.05, top_k=50)
+    det.set_postprocess(conf_threshold=0.06, top_k=30)
     priors = ref_priors()
     torch.testing.assert_close(det.model.priors, priors, rtol=0, atol=0)
     state = [None] * 6
     total = 0
     with torch.inference_mode():
         for frame in _frames(3):
-            rows, state = ref_detect(model, priors, frame, state, 0.05, 0.45, 50)
+            rows, state = ref_detect(model, priors, frame, state, 0.06, 0.45, 30)
             out = det.step(frame)
             assert len(out) == len(rows) > 20
             total += len(rows)
@@ -284,40 +292,41 @@ def test_reference_checkpoint_gives_the_reference_detections(ref_tssd):
             np.testing.assert_allclose(out.attention, torch.stack([r[3] for r in rows]).numpy(), atol=1e-5)
             assert len(set(out.labels.tolist())) > 3
     assert total > 60
+    det.reset()
 
 
-def test_reference_key_variants_load_the_same_weights(ref_tssd, tmp_path):
-    model, path = ref_tssd
-    base = load_detector(path).model.state_dict()
+def test_reference_key_variants_load_the_same_weights(ref_tssd, loaded, tmp_path):
+    model, _ = ref_tssd
     sd = model.state_dict()
-    variants = {
-        "module": {f"module.{k}": v for k, v in sd.items()},
-        "backbone": {k.replace("vgg.", "backbone.", 1) if k.startswith("vgg.") else k: v for k, v in sd.items()},
-    }
-    for name, v in variants.items():
-        p = tmp_path / f"{name}.pth"
-        torch.save(v, p)
-        got = load_detector(p).model.state_dict()
-        assert got.keys() == base.keys()
-        for k in base:
-            assert torch.equal(got[k], base[k]), (name, k)
+    base = loaded.model.state_dict()
+    # both variants in one file: multi-GPU `module.` prefix on the later branch's `backbone.N` names
+    variant = {"module." + (k.replace("vgg.", "backbone.", 1) if k.startswith("vgg.") else k): v for k, v in sd.items()}
+    assert sum(k.startswith("module.backbone.") for k in variant) == 30
+    torch.save(variant, tmp_path / "variant.pth")
+    got = load_detector(tmp_path / "variant.pth").model.state_dict()
+    assert got.keys() == base.keys()
+    for k in base:
+        assert torch.equal(got[k], base[k]), k
+    for prefixed in ({f"module.{k}": v for k, v in sd.items()},
+                     {k.replace("vgg.", "backbone.", 1): v for k, v in sd.items()}):
+        conv = convert_reference_state_dict(prefixed)
+        assert conv.keys() == base.keys()
 
 
 def test_reference_architecture_detected_from_keys(ref_tssd, tmp_path):
     model, _ = ref_tssd
     sd = model.state_dict()
     no_att = {k: v for k, v in sd.items() if not k.startswith("attention.")}
-    torch.save(no_att, tmp_path / "lstm.pth")
-    assert load_detector(tmp_path / "lstm.pth").config.temporal == "conv_lstm"
+    assert config_from_reference(convert_reference_state_dict(no_att)).temporal == "conv_lstm"
     # plain SSD: compare one frame against the reference without temporal units
     ssd = RefTSSD(31, rnn=False).eval()
     _init_ref(ssd, 2)
     torch.save(ssd.state_dict(), tmp_path / "ssd.pth")
-    det = load_detector(tmp_path / "ssd.pth", conf_threshold=0.05, top_k=30)
+    det = load_detector(tmp_path / "ssd.pth", conf_threshold=0.06, top_k=20)
     assert det.config.temporal == "none"
     frame = _frames(1)[0]
     with torch.inference_mode():
-        rows, _ = ref_detect(ssd, ref_priors(), frame, [None] * 6, 0.05, 0.45, 30)
+        rows, _ = ref_detect(ssd, ref_priors(), frame, [None] * 6, 0.06, 0.45, 20)
         out = det.step(frame)
     assert len(out) == len(rows) > 0
     np.testing.assert_allclose(out.scores, [r[1] for r in rows], atol=1e-4, rtol=0)
@@ -331,14 +340,13 @@ def test_reference_class_count_mismatch_is_a_checkpoint_error(ref_tssd):
         load_detector(path, classes="underwater")
 
 
-def test_reference_unknown_key_is_a_checkpoint_error(ref_tssd, tmp_path):
+def test_reference_unknown_and_missing_keys_are_checkpoint_errors(ref_tssd, tmp_path):
     model, _ = ref_tssd
-    sd = dict(model.state_dict())
-    sd["rnn.0.ConvGates.weight"] = torch.zeros(1)
-    torch.save(sd, tmp_path / "gru.pth")
+    sd = model.state_dict()
+    small = {k: v for k, v in sd.items() if k.startswith(("loc.", "conf."))}
+    torch.save({**small, "rnn.0.ConvGates.weight": torch.zeros(1)}, tmp_path / "gru.pth")
     with pytest.raises(CheckpointError, match="unknown key 'rnn.0.ConvGates.weight'"):
         load_detector(tmp_path / "gru.pth")
-    sd = {k: v for k, v in model.state_dict().items() if k != "extras.3.bias"}
-    torch.save(sd, tmp_path / "short.pth")
+    torch.save(small, tmp_path / "heads_only.pth")
     with pytest.raises(CheckpointError, match="missing keys"):
-        load_detector(tmp_path / "short.pth")
+        load_detector(tmp_path / "heads_only.pth")

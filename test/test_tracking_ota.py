@@ -247,3 +247,29 @@ def test_deterministic_and_vectorised_on_simulated_sequence():
     # one row per identified detection, ids unique per frame
     key = a[:, :2]
     assert len(np.unique(key, axis=0)) == len(a)
+
+
+def test_many_tubelets_grow_storage_and_keep_identities():
+    rng = np.random.default_rng(0)
+    xy = np.stack(np.meshgrid(np.arange(15) * 60.0, np.arange(10) * 60.0), -1).reshape(-1, 2)
+    boxes = np.concatenate([xy, xy + 40], 1)
+    v = rng.normal(size=(150, 16))
+    trk = OTATracker(OTAConfig(mode="motion"))
+    first = ids(trk.update(dets(boxes, vecs=v), timestamp=0.0))
+    assert first == list(range(150))
+    order = rng.permutation(150)
+    again = trk.update(dets(boxes[order] + 3.0, vecs=v[order] + 0.1), timestamp=0.1)
+    assert ids(again) == order.tolist()
+    assert len(trk.active_tracks()) == 150
+
+
+def test_rejected_frame_changes_nothing():
+    trk = OTATracker(OTAConfig(mode="attention"))
+    trk.update(dets([BOX], vecs=np.ones((1, 4))), timestamp=1.0)
+    with pytest.raises(InputError):
+        trk.update(dets([BOX]), timestamp=1.1)  # no vectors
+    with pytest.raises(InputError, match="changed size"):
+        trk.update(dets([BOX], vecs=np.ones((1, 5))), timestamp=1.1)
+    assert trk.frame_count == 1
+    (t,) = trk.update(dets([BOX], vecs=np.ones((1, 4))), timestamp=1.1)
+    assert (t.track_id, t.hits, t.age) == (0, 2, 1)

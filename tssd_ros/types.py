@@ -35,7 +35,8 @@ class Detections:
         self.scores = np.asarray(self.scores, dtype=np.float32).reshape(n)
         self.labels = np.asarray(self.labels, dtype=np.int64).reshape(n)
         if self.attention is not None:
-            self.attention = np.asarray(self.attention, dtype=np.float32).reshape(n, -1)
+            att = np.asarray(self.attention, dtype=np.float32)
+            self.attention = att.reshape(n, att.shape[-1] if att.ndim == 2 else -1)
         self.class_names = tuple(self.class_names)
 
     def __len__(self) -> int:

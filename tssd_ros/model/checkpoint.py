@@ -137,7 +137,7 @@ def config_from_reference(sd: Mapping[str, torch.Tensor]) -> DetectorConfig:
     elif anchors == [5] * 6:
         priors = "v3"
     else:
-        raise CheckpointError(f"anchors per location {anchors} match neither prior config v2 [4,6,6,6,4,4] nor v3 [5]*6")
+        raise CheckpointError(f"anchors per location {anchors} fit neither priors v2 [4,6,6,6,4,4] nor v3 [5]*6")
     n_conf = int(sd["heads.conf.0.weight"].shape[0])
     if n_conf % anchors[0]:
         raise CheckpointError(f"conf.0 has {n_conf} outputs, not a multiple of {anchors[0]} anchors")
@@ -217,7 +217,7 @@ def load_detector(
         raise CheckpointError(f"weights file {str(path)!r} not found; pass --weights PATH to a .pt/.pth checkpoint")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means the file is unusable
+    except Exception as e:  # any unpickling failure means the file is unusable
         msg = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{path.name} is not a readable torch checkpoint ({msg})") from None
     if not isinstance(blob, Mapping):
@@ -247,7 +247,7 @@ def load_detector(
         post = POSTPROCESS_PRESETS.get(preset or "vid", POSTPROCESS_PRESETS["vid"])
         meta = {"source": "reference state_dict", "file": path.name}
     _check_finite(sd, path)
-    model = TSSD(cfg)
+    model = TSSD.empty(cfg)
     _load_into(model, sd, path, ref)
     changes = {k: v for k, v in dict(conf_threshold=conf_threshold, nms_iou=nms_iou, top_k=top_k,
                                      clip_boxes=clip_boxes).items() if v is not None}

@@ -38,9 +38,7 @@ class ConvLSTMCell(nn.Module):
     def __init__(self, in_channels: int, hidden: int) -> None:
         super().__init__()
         self.hidden = hidden
-        self.gates = nn.Conv2d(in_channels + hidden, 4 * hidden, 3, padding=1)
-        nn.init.orthogonal_(self.gates.weight)
-        nn.init.constant_(self.gates.bias, 1.0)
+        self.gates = nn.Conv2d(in_channels + hidden, 4 * hidden, 3, padding=1)  # orthogonal init: TSSD._init_weights
 
     def forward(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         i, f, o, g = self.gates(torch.cat([x, h], 1)).chunk(4, 1)

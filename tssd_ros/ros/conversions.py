@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-import cv2
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import CompressedImage, Image
@@ -25,40 +24,18 @@ from vision_msgs.msg import (
     VisionClass,
 )
 
+from tssd_ros import imageio
 from tssd_ros.errors import InputError
 from tssd_ros.types import Detections
 
-# encoding -> (channels, cv2 conversion to BGR or None for a plain view)
-_ENCODINGS: dict[str, tuple[int, int | None]] = {
-    "bgr8": (3, None),
-    "rgb8": (3, cv2.COLOR_RGB2BGR),
-    "mono8": (1, cv2.COLOR_GRAY2BGR),
-    "bgra8": (4, cv2.COLOR_BGRA2BGR),
-    "rgba8": (4, cv2.COLOR_RGBA2BGR),
-}
-SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
+SUPPORTED_ENCODINGS = imageio.SUPPORTED_ENCODINGS
 
 
 def image_to_bgr(msg: Image) -> np.ndarray:
     """sensor_msgs/Image -> HxWx3 uint8 BGR. bgr8 with step == 3*width is a zero-copy view."""
-    h, w, step, enc = int(msg.height), int(msg.width), int(msg.step), msg.encoding
-    if h <= 0 or w <= 0:
-        raise InputError(f"empty image ({w}x{h})")
-    if enc not in _ENCODINGS:
+    if msg.encoding not in imageio.ENCODINGS and int(msg.height) > 0 and int(msg.width) > 0:
         return _via_cv_bridge(msg)
-    ch, code = _ENCODINGS[enc]
-    if step < w * ch:
-        raise InputError(f"step {step} < width {w} x {ch} channels for {enc}")
-    buf = np.frombuffer(msg.data, dtype=np.uint8)
-    if buf.size < step * (h - 1) + w * ch:
-        raise InputError(f"truncated {enc} image: {buf.size} bytes for {w}x{h} with step {step}")
-    rows = buf[: step * h].reshape(h, step) if buf.size >= step * h else np.lib.stride_tricks.as_strided(
-        buf, shape=(h, step), strides=(step, 1)
-    )
-    img = rows[:, : w * ch].reshape(h, w, ch) if ch > 1 else rows[:, :w]
-    if code is None:
-        return img if img.flags.c_contiguous else np.ascontiguousarray(img)
-    return cv2.cvtColor(np.ascontiguousarray(img), code)
+    return imageio.raw_to_bgr(msg.height, msg.width, msg.step, msg.encoding, msg.data)
 
 
 def _via_cv_bridge(msg: Image) -> np.ndarray:
@@ -77,13 +54,7 @@ def _via_cv_bridge(msg: Image) -> np.ndarray:
 
 def compressed_to_bgr(msg: CompressedImage) -> np.ndarray:
     """sensor_msgs/CompressedImage (jpeg/png) -> HxWx3 uint8 BGR."""
-    buf = np.frombuffer(msg.data, dtype=np.uint8)
-    if buf.size == 0:
-        raise InputError("empty compressed image")
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    if img is None or img.size == 0:
-        raise InputError(f"undecodable compressed image (format {msg.format!r}, {buf.size} bytes)")
-    return img
+    return imageio.compressed_to_bgr(msg.data, msg.format)
 
 
 def bgr_to_image(img: np.ndarray, header: Header) -> Image:

@@ -41,12 +41,12 @@ from rcl_interfaces.msg import (
     FloatingPointRange,
     IntegerRange,
     ParameterDescriptor,
-    ParameterType,
     SetParametersResult,
 )
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import (
     DurabilityPolicy,
     HistoryPolicy,
@@ -246,7 +246,7 @@ class TssdNode(Node):
             if prm.name == "ota_assignment" and v not in ASSIGNMENTS:
                 return SetParametersResult(successful=False, reason=f"ota_assignment must be one of {ASSIGNMENTS}")
             if prm.name == "class_filter" and hasattr(self, "detector"):
-                if prm.type_ != ParameterType.PARAMETER_STRING_ARRAY:
+                if prm.type_ != Parameter.Type.STRING_ARRAY:
                     return SetParametersResult(successful=False, reason="class_filter must be a string array")
                 try:
                     self._class_filter(list(v))

@@ -1,0 +1,104 @@
+"""Detector speed on this CPU: parameters, network-forward and full-step latency (after warm-up), frames/s.
+
+Models: SSD-VGG16 and TSSD-VGG16 (300 px; 31 and 4 classes) and the mobile TSSD (Bottleneck-LSTM after Conv13)
+and mobile SSD at alpha 1.0 / 320 px and alpha 0.5 / 256 px (4 classes). Random weights (speed does not depend
+on them); the full step uses the underwater thresholds (conf 0.4, NMS 0.3, top_k 400).
+Writes benchmarks/results/model.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tssd_ros.model import Detector, DetectorConfig, PostprocessConfig
+from tssd_ros.model.tssd import TSSD
+
+MODELS = [
+    ("SSD-VGG16 300 c31", DetectorConfig(temporal="none", num_classes=31)),
+    ("TSSD-VGG16 300 c31", DetectorConfig(temporal="ac_lstm", num_classes=31)),
+    ("TSSD-VGG16 300 c4", DetectorConfig(temporal="ac_lstm", num_classes=4)),
+    ("mobile TSSD a1.0 320 c4", DetectorConfig(backbone="mobilenet_v1", temporal="bottleneck_lstm", num_classes=4,
+                                               input_size=320, alpha=1.0)),
+    ("mobile SSD a1.0 320 c4", DetectorConfig(backbone="mobilenet_v1", temporal="none", num_classes=4,
+                                              input_size=320, alpha=1.0)),
+    ("mobile TSSD a0.5 256 c4", DetectorConfig(backbone="mobilenet_v1", temporal="bottleneck_lstm", num_classes=4,
+                                               input_size=256, alpha=0.5)),
+    ("mobile SSD a0.5 256 c4", DetectorConfig(backbone="mobilenet_v1", temporal="none", num_classes=4,
+                                              input_size=256, alpha=0.5)),
+]
+
+
+def bench(name: str, cfg: DetectorConfig, frames: list[np.ndarray], n: int, warmup: int) -> dict:
+    torch.manual_seed(0)
+    model = TSSD(cfg, init_weights=False)  # PyTorch default init: fast to build, finite
+    names = tuple(f"c{k}" for k in range(cfg.num_classes - 1))
+    det = Detector(model, names, postprocess=PostprocessConfig(conf_threshold=0.4, nms_iou=0.3, top_k=400))
+    params = sum(p.numel() for p in model.parameters())
+    x = det.preprocess_image(frames[0])
+    fwd, step = [], []
+    with torch.inference_mode():
+        state = None
+        for i in range(warmup + n):
+            t = time.perf_counter()
+            out = model.forward_frame(x, state)
+            state = out.state
+            if i >= warmup:
+                fwd.append(time.perf_counter() - t)
+    det.reset()
+    for i in range(warmup + n):
+        t = time.perf_counter()
+        det.step(frames[i % len(frames)])
+        if i >= warmup:
+            step.append(time.perf_counter() - t)
+    med_f, med_s = statistics.median(fwd), statistics.median(step)
+    return {
+        "model": name, "config": cfg.to_dict(), "params": params, "frames": n,
+        "forward_ms_median": 1000 * med_f, "step_ms_median": 1000 * med_s, "step_ms_min": 1000 * min(step),
+        "fps_step": 1 / med_s,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--frames", type=int, default=None, help="timed frames per model (default 5 VGG, 30 mobile)")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "model.json"))
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    frames = [(rng.random((480, 640, 3)) * 255).astype(np.uint8) for _ in range(4)]
+    rows = []
+    for name, cfg in MODELS:
+        vgg = cfg.backbone == "vgg16"
+        n = args.frames or (5 if vgg else 30)
+        rows.append(bench(name, cfg, frames, n, warmup=2 if vgg else 5))
+        r = rows[-1]
+        print(f"{r['model']:<26} {r['params'] / 1e6:8.2f}M  fwd {r['forward_ms_median']:8.1f} ms  "
+              f"step {r['step_ms_median']:8.1f} ms  {r['fps_step']:6.1f} fps", flush=True)
+    meta = {
+        "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+        "load_average_1min_after": os.getloadavg()[0], "input_frame": "640x480 BGR",
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
+    print(f"\n{'model':<26} {'params':>9} {'forward ms':>11} {'step ms':>9} {'fps':>7}")
+    for r in rows:
+        print(f"{r['model']:<26} {r['params'] / 1e6:8.2f}M {r['forward_ms_median']:11.1f} "
+              f"{r['step_ms_median']:9.1f} {r['fps_step']:7.1f}")
+    print(f"torch threads {meta['torch_threads']}, load average {meta['load_average_1min_after']:.1f} -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""``tssd detect`` over a folder of frames and a video; clear errors for bad sources and weights."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from tssd_ros.cli import main
+from tssd_ros.model import PostprocessConfig, build_detector, save_checkpoint, tiny_config
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    det = build_detector(tiny_config(), seed=5, postprocess=PostprocessConfig(conf_threshold=0.2, top_k=20))
+    return save_checkpoint(det, tmp_path_factory.mktemp("w") / "tiny.pt")
+
+
+def make_frames(n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    base = cv2.GaussianBlur((rng.random((96, 128, 3)) * 255).astype(np.uint8), (0, 0), 2)
+    return [np.roll(base, 3 * t, axis=1) for t in range(n)]
+
+
+def read_jsonl(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def check_records(recs: list[dict], n: int) -> None:
+    assert [r["frame"] for r in recs] == list(range(n))
+    dets = [d for r in recs for d in r["detections"]]
+    assert dets, "random tiny weights at conf 0.2 should detect something"
+    for d in dets:
+        assert set(d) == {"box", "score", "label", "class_name", "track_id"}
+        assert len(d["box"]) == 4 and 0.2 < d["score"] <= 1 and d["track_id"] is None
+        assert d["class_name"] == ("seaurchin", "scallop", "seacucumber")[d["label"]]
+
+
+def test_detect_folder_of_frames(tmp_path, weights):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, f in enumerate(make_frames(4)):
+        cv2.imwrite(str(folder / f"{i:04d}.{'png' if i % 2 else 'jpg'}"), f)
+    (folder / "notes.txt").write_text("ignored")
+    out = tmp_path / "dets.jsonl"
+    assert main(["detect", str(folder), "--weights", str(weights), "--out", str(out), "--threads", "2"]) == 0
+    check_records(read_jsonl(out), 4)
+    out2 = tmp_path / "dets2.jsonl"
+    args = ["detect", str(folder), "--weights", str(weights), "--out", str(out2), "--conf-threshold", "0.9",
+            "--top-k", "5", "--nms-iou", "0.3", "--no-track"]
+    assert main(args) == 0
+    recs = read_jsonl(out2)
+    assert len(recs) == 4 and all(d["score"] > 0.9 for r in recs for d in r["detections"])
+
+
+def test_detect_video(tmp_path, weights):
+    path = tmp_path / "clip.avi"
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (128, 96))
+    assert vw.isOpened()
+    for f in make_frames(5):
+        vw.write(f)
+    vw.release()
+    out = tmp_path / "v.jsonl"
+    assert main(["detect", str(path), "--weights", str(weights), "--out", str(out)]) == 0
+    check_records(read_jsonl(out), 5)
+
+
+def test_detect_errors(tmp_path, weights, capsys):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    assert main(["detect", str(bad), "--weights", str(weights), "--out", str(tmp_path / "o.jsonl")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot read video" in err[0]
+    assert main(["detect", str(tmp_path / "missing"), "--weights", str(weights)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["detect", str(empty), "--weights", str(weights)]) == 2
+    assert "no .jpg/.png frames" in capsys.readouterr().err
+    assert main(["detect", str(empty), "--weights", str(tmp_path / "none.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not found" in err[0]

@@ -1,0 +1,136 @@
+"""The shared pipeline's stream rules: state persists, resets on gaps/backwards time/size changes, counts survive.
+
+The detector here is scripted (a list of per-frame Detections) so that the rules are tested exactly; the
+real detector goes through the same pipeline in the ROS and CLI tests.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tssd_ros.errors import InputError
+from tssd_ros.pipeline import Pipeline, PipelineConfig
+from tssd_ros.tracking.counting import DiveCounter
+from tssd_ros.tracking.ota import OTAConfig
+from tssd_ros.types import Detections
+
+NAMES = ("seaurchin", "scallop", "seacucumber")
+
+
+class ScriptedDetector:
+    """Returns one object of class `label` moving right by 2 px/frame, with a fixed appearance vector."""
+
+    class_names = NAMES
+
+    def __init__(self, label: int = 1, present=lambda k: True) -> None:
+        self.label, self.present = label, present
+        self.k = 0
+        self.resets = 0
+        self.vec = np.random.default_rng(label).normal(size=147).astype(np.float32)
+
+    def step(self, bgr):
+        k = self.k
+        self.k += 1
+        if not self.present(k):
+            return Detections.empty(NAMES, 147)
+        x = 20 + 2 * k
+        return Detections([[x, 30, x + 30, 60]], [0.9], [self.label], self.vec[None], NAMES)
+
+    def reset(self):
+        self.resets += 1
+
+
+IMG = np.zeros((120, 160, 3), np.uint8)
+
+
+def run(p: Pipeline, n: int, t0: float = 0.0, dt: float = 0.1, img=IMG):
+    return [p.process(img, t0 + i * dt) for i in range(n)]
+
+
+def test_identity_persists_and_is_published_only_once_confirmed():
+    p = Pipeline(ScriptedDetector(), OTAConfig(min_hits=5))
+    res = run(p, 8)
+    assert [r.published_ids()[0] for r in res] == [None] * 4 + [0] * 4
+    assert res[-1].counts["scallop"] == (1, 1)
+    assert res[-1].counts["seaurchin"] == (0, 0)
+
+
+@pytest.mark.parametrize("reason, times, img2", [
+    ("gap", (0.0, 0.1, 0.2, 5.0), IMG),
+    ("time_backwards", (10.0, 10.1, 10.2, 3.0), IMG),
+    ("image_size", (0.0, 0.1, 0.2, 0.3), np.zeros((100, 100, 3), np.uint8)),
+])
+def test_resets_start_a_new_stream_but_keep_counts(reason, times, img2):
+    det = ScriptedDetector()
+    p = Pipeline(det, OTAConfig(min_hits=2), config=PipelineConfig(max_gap_s=1.0))
+    r = [p.process(IMG, t) for t in times[:3]]
+    assert r[-1].published_ids() == [0] and r[-1].counts["scallop"] == (1, 1)
+    after = p.process(img2, times[3])
+    assert after.reset_reason == reason and det.resets == 1 and p.resets == {reason: 1}
+    # a new stream: a new tubelet, a new identity (never reused), the count of the dive kept
+    assert after.track_ids[0] == 1 and after.published_ids() == [None]
+    assert after.counts["scallop"] == (1, 0)
+
+
+def test_no_reset_while_continuous():
+    det = ScriptedDetector()
+    p = Pipeline(det, config=PipelineConfig(max_gap_s=1.0))
+    res = run(p, 20, dt=0.5)
+    assert det.resets == 0 and all(r.reset_reason is None for r in res)
+    assert len({int(r.track_ids[0]) for r in res}) == 1
+
+
+def test_manual_reset_and_reset_counts():
+    p = Pipeline(ScriptedDetector(), OTAConfig(min_hits=2))
+    run(p, 3)
+    p.reset()
+    r = run(p, 3, t0=1.0)
+    assert r[-1].published_ids() == [1]
+    assert r[-1].counts["scallop"] == (2, 1)  # the same animal, re-identified after a manual reset
+    p.reset_counts()
+    assert p.counts()["scallop"] == (0, 0)
+    r = run(p, 1, t0=2.0)
+    assert r[0].published_ids() == [1] and r[0].counts["scallop"] == (1, 1)
+
+
+def test_flicker_not_counted_and_leaving_object_counted_once():
+    # present frames 0-5, absent 6-8 (within max age), back 9-14: one identity, counted once
+    det = ScriptedDetector(present=lambda k: not 6 <= k <= 8)
+    p = Pipeline(det, OTAConfig(min_hits=3, max_age_frames=10))
+    res = run(p, 15)
+    assert {int(r.track_ids[0]) for r in res if len(r.detections)} == {0}
+    assert res[-1].counts["scallop"] == (1, 1)
+    # a two-frame flicker never reaches min_hits
+    p2 = Pipeline(ScriptedDetector(label=0, present=lambda k: k < 2), OTAConfig(min_hits=3))
+    assert run(p2, 6)[-1].counts["seaurchin"] == (0, 0)
+
+
+def test_counts_and_ids_continue_after_restart(tmp_path):
+    path = tmp_path / "counts.json"
+    p = Pipeline(ScriptedDetector(), OTAConfig(min_hits=2))
+    run(p, 4)
+    p.save_counts(path)
+    restored = DiveCounter.load(path)
+    p2 = Pipeline(ScriptedDetector(), OTAConfig(min_hits=2), restored)
+    r = run(p2, 3, t0=100.0)
+    assert r[-1].counts["scallop"] == (2, 1)  # restart = a new stream; the old count continues
+    assert int(r[-1].track_ids[0]) == 1  # never reissues identity 0
+
+
+def test_bad_images_are_rejected_without_touching_state():
+    det = ScriptedDetector()
+    p = Pipeline(det)
+    run(p, 2)
+    for bad in (np.zeros((0, 10, 3), np.uint8), np.zeros((10, 10), np.uint8), np.zeros((10, 10, 3), np.float32)):
+        with pytest.raises(InputError):
+            p.process(bad, 0.3)
+    assert det.k == 2 and det.resets == 0
+
+
+def test_runtime_ota_change():
+    p = Pipeline(ScriptedDetector(), OTAConfig(min_hits=5))
+    run(p, 3)
+    p.set_ota(min_hits=2, G=0.5)
+    assert p.counter.min_hits == 2 and p.tracker.config.G == 0.5
+    assert run(p, 1, t0=0.3)[0].published_ids() == [0]  # tubelets kept, confirmation rule updated

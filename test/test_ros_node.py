@@ -1,0 +1,245 @@
+"""tssd_node over real DDS: headers, empty arrays, LabelInfo, bad frames, parameters, services, counts."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from rosutil import Harness, image_msg, node_process, require_ros
+
+require_ros()
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+from vision_msgs.msg import LabelInfo  # noqa: E402
+
+from tssd_ros.ros.conversions import counts_from_msg  # noqa: E402
+
+pytestmark = pytest.mark.ros
+CLASSES = ["seaurchin", "scallop", "seacucumber"]
+
+
+def diag_values(h: Harness, key: str, timeout: float = 5.0) -> dict:
+    """The latest /diagnostics values of tssd_node after `key` appears."""
+    n = len(h.diags)
+    h.spin_until(lambda: any(st.name.startswith("tssd_node") for d in h.diags[n:] for st in d.status), timeout)
+    for d in reversed(h.diags):
+        for st in d.status:
+            if st.name.startswith("tssd_node"):
+                return {kv.key: kv.value for kv in st.values}
+    return {}
+
+
+@pytest.fixture
+def harness():
+    made = []
+
+    def make(ns, **kw):
+        h = Harness(ns, **kw)
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        h.close()
+
+
+def test_label_info_bad_frames_params_and_annotated(tiny_weights, tmp_path, harness):
+    ns = "/n1"
+    log = tmp_path / "node.log"
+    params = {"weights": str(tiny_weights), "reliability": "reliable", "conf_threshold": 0.99}
+    with node_process("tssd_node", params=params, namespace=ns, log_path=log) as proc:
+        h = harness(ns)
+        assert h.wait_for_node(), log.read_text()
+
+        # a late subscriber still gets the class map (transient local)
+        info = h.latched(LabelInfo, f"{ns}/label_info")
+        assert info is not None and [c.class_name for c in info.class_map] == CLASSES
+        assert info.threshold == pytest.approx(0.99)
+
+        good = np.full((96, 128, 3), 60, np.uint8)
+        # every processed frame is answered, an empty array when nothing is found
+        for i, enc in enumerate(["bgr8", "rgb8", "mono8", "bgra8", "rgba8"]):
+            ans = h.send(image_msg(good, 10 + 0.1 * i, frame_id=f"f{i}", encoding=enc))
+            assert ans is not None and ans.header.frame_id == f"f{i}" and len(ans.detections) == 0
+
+        # bad frames: each dropped with a log line, the node keeps running and answers the next good frame
+        bad = []
+        m = image_msg(good, 11.0)
+        m.step = 5
+        bad.append(m)
+        m = image_msg(good, 11.1)
+        m.data = bytes(m.data)[:1000]
+        bad.append(m)
+        bad.append(Image(height=0, width=0, encoding="bgr8", step=0))
+        m = image_msg(good, 11.2)
+        m.encoding = "32FC1"
+        bad.append(m)
+        for m in bad:
+            assert h.send(m, expect_answer=False) is None
+        ans = h.send(image_msg(good, 12.0, frame_id="after_bad"))
+        assert ans is not None and ans.header.frame_id == "after_bad"
+        assert proc.poll() is None
+        vals = diag_values(h, "frames_bad")
+        assert int(vals["frames_bad"]) == 4 and int(vals["frames_processed"]) == 6
+
+        # parameters: valid runtime changes apply, invalid ones are refused with a reason
+        res = h.set_params(f"{ns}/tssd_node", conf_threshold=1.5)
+        assert res is not None and not res[0].successful
+        res = h.set_params(f"{ns}/tssd_node", ota_mode="magic")
+        assert not res[0].successful and "ota_mode" in res[0].reason
+        res = h.set_params(f"{ns}/tssd_node", class_filter=["kelp"])
+        assert not res[0].successful and "kelp" in res[0].reason
+        res = h.set_params(f"{ns}/tssd_node", weights="/other.pt")
+        assert not res[0].successful
+        res = h.set_params(f"{ns}/tssd_node", conf_threshold=0.5, ota_mode="motion", class_filter=["scallop"])
+        assert all(r.successful for r in res)
+        info = h.latched(LabelInfo, f"{ns}/label_info")
+        assert info.threshold == pytest.approx(0.5)
+
+        # the annotated image is published (with the input header) once someone subscribes
+        annotated: list = []
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        h.node.create_subscription(Image, f"{ns}/image_annotated", annotated.append,
+                                   QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT))
+        h.spin_until(lambda: h.node.count_subscribers(f"{ns}/image_annotated") > 0, 5)
+        for i in range(5):
+            h.send(image_msg(good, 13 + 0.1 * i, frame_id="annot"))
+            if h.spin_until(lambda: bool(annotated), 1.0):
+                break
+        assert annotated and annotated[0].header.frame_id == "annot"
+        assert (annotated[0].width, annotated[0].height, annotated[0].encoding) == (128, 96, "bgr8")
+    assert "dropped a bad frame" in log.read_text()
+
+
+def test_compressed_input_and_undecodable_jpeg(tiny_weights, tmp_path, harness):
+    ns = "/n2"
+    params = {"weights": str(tiny_weights), "reliability": "reliable", "compressed": True, "conf_threshold": 0.99}
+    with node_process("tssd_node", params=params, namespace=ns, log_path=tmp_path / "node.log") as proc:
+        h = harness(ns, compressed=True)
+        assert h.wait_for_node(), (tmp_path / "node.log").read_text()
+        ok, jpg = cv2.imencode(".jpg", np.full((64, 80, 3), 90, np.uint8))
+        msg = CompressedImage(format="jpeg", data=jpg.tobytes())
+        msg.header.frame_id = "jpeg"
+        msg.header.stamp.sec = 5
+        assert h.send(msg).header.frame_id == "jpeg"
+        assert h.send(CompressedImage(format="jpeg", data=b"\xff\xd8\xff\xe0 not a jpeg"), expect_answer=False) is None
+        msg.header.stamp.sec = 6
+        assert h.send(msg) is not None and proc.poll() is None
+
+
+def test_missing_weights_stops_the_node_with_one_clear_line(tmp_path):
+    log = tmp_path / "node.log"
+    with node_process("tssd_node", params={"weights": str(tmp_path / "nope.pt")}, namespace="/n3",
+                      log_path=log) as proc:
+        rc = proc.wait(timeout=60)
+    assert rc != 0
+    text = log.read_text()
+    assert "nope.pt" in text and "not found" in text
+    assert "Traceback" not in text
+    bad = tmp_path / "corrupt.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with node_process("tssd_node", params={"weights": str(bad)}, namespace="/n3", log_path=log) as proc:
+        rc = proc.wait(timeout=60)
+    assert rc != 0 and "corrupt.pt" in log.read_text() and "Traceback" not in log.read_text()
+
+
+# ---- with a real detector trained on toy objects ---------------------------------------------------------
+
+def toy_stream(objects_at, n: int, t0: float, size: int = 128, dt: float = 0.1):
+    """Frames (bgr, stamp) of a scripted scene: objects_at(k) -> [(class, cx, cy, size), ...]."""
+    from tssd_ros.train.toy import make_toy_frame
+
+    for k in range(n):
+        img, _, _ = make_toy_frame(k, objects_at(k), size=size, seed=k)
+        yield img, t0 + k * dt
+
+
+def test_identities_counts_resets_and_restart(toy_weights, tmp_path, harness):
+    ns = "/n4"
+    counts_file = tmp_path / "dive.json"
+    params = {"weights": str(toy_weights), "reliability": "reliable", "counts_file": str(counts_file),
+              "min_hits": 3, "max_gap_s": 1.0}
+    log = tmp_path / "node.log"
+    with node_process("tssd_node", params=params, namespace=ns, log_path=log):
+        h = harness(ns)
+        assert h.wait_for_node(), log.read_text()
+
+        # a scallop moving across the image keeps one identity, confirmed after min_hits frames
+        answers = [h.send(image_msg(img, t)) for img, t in toy_stream(lambda k: [(1, 25 + 3 * k, 60, 28)], 20, 100.0)]
+        assert all(a is not None for a in answers)
+        stamps = [round(a.header.stamp.sec + a.header.stamp.nanosec * 1e-9, 3) for a in answers]
+        assert stamps == [round(100.0 + 0.1 * k, 3) for k in range(20)]
+        ids = [a.detections[0].id if len(a.detections) == 1 else None for a in answers]
+        assert all(len(a.detections) == 1 for a in answers), [len(a.detections) for a in answers]
+        assert all(a.detections[0].results[0].hypothesis.class_id == "scallop" for a in answers)
+        assert ids[:2] == ["", ""] and len(set(ids[4:])) == 1 and ids[4] != ""
+        scallop_id = int(ids[4])
+        assert counts_from_msg(h.counts[-1])["scallop"] == (1, 1)
+
+        # empty frames: empty arrays, and the count of the dive stays
+        empties = [h.send(image_msg(img, t)) for img, t in toy_stream(lambda k: [], 12, 102.0)]
+        assert all(a is not None and len(a.detections) == 0 for a in empties)
+        assert counts_from_msg(h.counts[-1])["scallop"] == (1, 0)
+
+        # a second individual (an urchin) is counted once; the scallop count does not move
+        answers = [h.send(image_msg(img, t)) for img, t in toy_stream(lambda k: [(0, 90, 40 + 2 * k, 26)], 8, 103.2)]
+        c = counts_from_msg(h.counts[-1])
+        assert c["seaurchin"] == (1, 1) and c["scallop"] == (1, 0)
+        urchin_id = int(answers[-1].detections[0].id)
+        assert urchin_id > scallop_id
+
+        # time jumps backwards (a bag loops): new stream, new identity, counts kept
+        answers = [h.send(image_msg(img, t)) for img, t in toy_stream(lambda k: [(0, 90, 56 + 2 * k, 26)], 5, 50.0)]
+        new_id = int(answers[-1].detections[0].id)
+        assert new_id > urchin_id
+        vals = diag_values(h, "resets")
+        assert "time_backwards" in vals["resets"]
+        assert counts_from_msg(h.counts[-1])["seaurchin"] == (2, 1)  # re-identified after the loop
+
+        # ~/reset: new identity for the same animal; ~/reset_counts clears the counts
+        assert h.call(Trigger, f"{ns}/tssd_node/reset").success
+        answers = [h.send(image_msg(img, t)) for img, t in toy_stream(lambda k: [(0, 90, 66 + 2 * k, 26)], 4, 50.6)]
+        assert int(answers[-1].detections[0].id) > new_id
+        assert h.call(Trigger, f"{ns}/tssd_node/reset_counts").success
+        h.send(image_msg(*next(toy_stream(lambda k: [], 1, 51.1))))
+        assert counts_from_msg(h.counts[-1]) == {"seaurchin": (0, 0), "scallop": (0, 0), "seacucumber": (0, 0)}
+
+        # count a scallop again before the restart
+        answers = [h.send(image_msg(img, t)) for img, t in toy_stream(lambda k: [(1, 40 + 2 * k, 60, 28)], 5, 60.0)]
+        last_id = int(answers[-1].detections[0].id)
+        assert counts_from_msg(h.counts[-1])["scallop"] == (1, 1)
+    saved = json.loads(counts_file.read_text())
+    assert saved["counts"]["scallop"] == 1 and saved["next_id"] > last_id
+
+    # restart: the count continues and identities are never reissued
+    with node_process("tssd_node", params=params, namespace=ns, log_path=log):
+        h2 = harness(ns)
+        assert h2.wait_for_node(), log.read_text()
+        answers = [h2.send(image_msg(img, t)) for img, t in toy_stream(lambda k: [(2, 64, 64, 34)], 5, 200.0)]
+        assert int(answers[-1].detections[0].id) > last_id
+        c = counts_from_msg(h2.counts[-1])
+        assert c["scallop"] == (1, 0) and c["seacucumber"] == (1, 1)
+
+
+def test_diagnostics_report_rates_and_latency(tiny_weights, tmp_path, harness):
+    ns = "/n5"
+    params = {"weights": str(tiny_weights), "reliability": "reliable"}
+    with node_process("tssd_node", params=params, namespace=ns, log_path=tmp_path / "node.log"):
+        h = harness(ns)
+        assert h.wait_for_node()
+        import time
+
+        for i in range(10):
+            stamp = time.time()
+            h.send(image_msg(np.zeros((64, 64, 3), np.uint8), stamp))
+        vals = diag_values(h, "latency_p50_ms")
+        assert int(vals["frames_processed"]) == 10 and int(vals["frames_dropped"]) == 0
+        assert 0 < float(vals["latency_p50_ms"]) < 2000 and float(vals["processed_fps"]) > 0
+        assert vals["model"] == tiny_weights.name and vals["device"] == "cpu"
+        diag = h.diags[-1]
+        assert isinstance(diag, DiagnosticArray)

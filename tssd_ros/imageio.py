@@ -1,0 +1,57 @@
+"""Decoding camera images (raw sensor_msgs/Image fields or compressed bytes) into BGR numpy arrays.
+
+Pure numpy/cv2, no ROS imports: tssd_node (rclpy messages) and the bag replay (rosbags messages) decode
+the same bytes the same way. The common 8-bit encodings are viewed with numpy (bgr8 without a copy);
+every malformed image raises ``InputError`` with the reason.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from tssd_ros.errors import InputError
+
+# encoding -> (channels, cv2 conversion to BGR or None for a plain view)
+ENCODINGS: dict[str, tuple[int, int | None]] = {
+    "bgr8": (3, None),
+    "rgb8": (3, cv2.COLOR_RGB2BGR),
+    "mono8": (1, cv2.COLOR_GRAY2BGR),
+    "bgra8": (4, cv2.COLOR_BGRA2BGR),
+    "rgba8": (4, cv2.COLOR_RGBA2BGR),
+}
+SUPPORTED_ENCODINGS = tuple(ENCODINGS)
+
+
+def raw_to_bgr(height: int, width: int, step: int, encoding: str, data) -> np.ndarray:
+    """The fields of a sensor_msgs/Image -> HxWx3 uint8 BGR (bgr8 with step == 3*width: a view)."""
+    h, w, step = int(height), int(width), int(step)
+    if h <= 0 or w <= 0:
+        raise InputError(f"empty image ({w}x{h})")
+    if encoding not in ENCODINGS:
+        raise InputError(f"unsupported encoding {encoding!r} (supported: {', '.join(SUPPORTED_ENCODINGS)})")
+    ch, code = ENCODINGS[encoding]
+    if step < w * ch:
+        raise InputError(f"step {step} < width {w} x {ch} channels for {encoding}")
+    buf = np.frombuffer(data, dtype=np.uint8)
+    if buf.size < step * (h - 1) + w * ch:
+        raise InputError(f"truncated {encoding} image: {buf.size} bytes for {w}x{h} with step {step}")
+    if buf.size >= step * h:
+        rows = buf[: step * h].reshape(h, step)
+    else:  # the last row may come without its padding
+        rows = np.lib.stride_tricks.as_strided(buf, shape=(h, step), strides=(step, 1), writeable=False)
+    img = rows[:, : w * ch].reshape(h, w, ch) if ch > 1 else rows[:, :w]
+    if code is None:
+        return img if img.flags.c_contiguous else np.ascontiguousarray(img)
+    return cv2.cvtColor(np.ascontiguousarray(img), code)
+
+
+def compressed_to_bgr(data, fmt: str = "") -> np.ndarray:
+    """JPEG/PNG bytes (sensor_msgs/CompressedImage.data) -> HxWx3 uint8 BGR."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    if buf.size == 0:
+        raise InputError("empty compressed image")
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if img is None or img.size == 0:
+        raise InputError(f"undecodable compressed image (format {fmt!r}, {buf.size} bytes)")
+    return img

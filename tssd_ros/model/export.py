@@ -1,0 +1,76 @@
+"""Deployment export (``torch.export`` .pt2, or a TorchScript trace), recurrent state as explicit inputs/outputs.
+
+Why explicit state: a traced graph cannot keep Python-side state; the runtime (C++/ROS) feeds back the
+returned h, c tensors each frame. Inputs: image (B, 3, S, S) preprocessed, then h0, c0, h1, c1, ... (zeros at
+a stream start, shapes from ``TSSD.state_shapes``). Outputs: loc (B, P, 4), class probabilities (B, P, C),
+appearance maps (B, 3, S0, S0), then the new h0, c0, h1, c1, ...
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tssd_ros.model.tssd import TSSD
+
+
+class StepModule(nn.Module):
+    """One streaming step of a TSSD with flat explicit state (what gets traced)."""
+
+    def __init__(self, model: TSSD) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        pairs = [(state[2 * i], state[2 * i + 1]) for i in range(len(state) // 2)]
+        out = self.model.forward_frame(x, pairs if pairs else None)
+        maps = self.model.appearance_maps(out)
+        flat = [t for hc in out.state for t in hc]
+        return (out.loc, out.conf.softmax(-1), maps, *flat)
+
+
+def _example(model: TSSD, batch: int) -> tuple[torch.Tensor, ...]:
+    s = model.config.input_size
+    return (torch.zeros(batch, 3, s, s), *[t for hc in model.init_state(batch) for t in hc])
+
+
+def export_model(model: TSSD, path: str | os.PathLike, batch: int = 1, fmt: str = "export") -> Path:
+    """Export one streaming step on CPU float32 in eval mode.
+
+    fmt ``export``: ``torch.export`` program saved with ``torch.export.save`` (.pt2; for AOTInductor/ExecuTorch);
+    ``torchscript``: ``torch.jit.trace`` (deprecated in recent PyTorch but loadable from C++ libtorch).
+    """
+    model = model.eval()
+    was = next(model.parameters()).device
+    model = model.to("cpu")
+    example = _example(model, batch)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with torch.no_grad():
+            if fmt == "export":
+                torch.export.save(torch.export.export(StepModule(model), example), str(path))
+            elif fmt == "torchscript":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    torch.jit.save(torch.jit.trace(StepModule(model), example, check_trace=False), str(path))
+            else:
+                raise ValueError(f"fmt must be 'export' or 'torchscript', got {fmt!r}")
+    finally:
+        model.to(was)
+    return path
+
+
+def load_exported(path: str | os.PathLike) -> Callable[..., tuple[torch.Tensor, ...]]:
+    """A callable ``(x, *state) -> (loc, probs, maps, *new_state)`` from either export format."""
+    path = Path(path)
+    if path.suffix == ".pt2":
+        return torch.export.load(str(path)).module()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.load(str(path), map_location="cpu")

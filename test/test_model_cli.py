@@ -28,13 +28,14 @@ def read_jsonl(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def check_records(recs: list[dict], n: int) -> None:
+def check_records(recs: list[dict], n: int, tracked: bool = True) -> None:
     assert [r["frame"] for r in recs] == list(range(n))
     dets = [d for r in recs for d in r["detections"]]
     assert dets, "random tiny weights at conf 0.2 should detect something"
     for d in dets:
         assert set(d) == {"box", "score", "label", "class_name", "track_id"}
-        assert len(d["box"]) == 4 and 0.2 < d["score"] <= 1 and d["track_id"] is None
+        assert len(d["box"]) == 4 and 0.2 < d["score"] <= 1
+        assert d["track_id"] is None or (tracked and isinstance(d["track_id"], int) and d["track_id"] >= 0)
         assert d["class_name"] == ("seaurchin", "scallop", "seacucumber")[d["label"]]
 
 
@@ -53,6 +54,7 @@ def test_detect_folder_of_frames(tmp_path, weights):
     assert main(args) == 0
     recs = read_jsonl(out2)
     assert len(recs) == 4 and all(d["score"] > 0.9 for r in recs for d in r["detections"])
+    assert all(d["track_id"] is None for r in recs for d in r["detections"])
 
 
 def test_detect_video(tmp_path, weights):
@@ -63,8 +65,13 @@ def test_detect_video(tmp_path, weights):
         vw.write(f)
     vw.release()
     out = tmp_path / "v.jsonl"
-    assert main(["detect", str(path), "--weights", str(weights), "--out", str(out)]) == 0
-    check_records(read_jsonl(out), 5)
+    assert main(["detect", str(path), "--weights", str(weights), "--out", str(out), "--ota-mode", "iou",
+                 "--min-hits", "2"]) == 0
+    recs = read_jsonl(out)
+    check_records(recs, 5)
+    # identities are those the node would publish: confirmed (>= min_hits) OTA identities only
+    ids = [d["track_id"] for d in recs[0]["detections"]]
+    assert ids and all(i is None for i in ids)
 
 
 def test_detect_errors(tmp_path, weights, capsys):

@@ -13,7 +13,6 @@ import cv2
 import numpy as np
 
 from tssd_ros.errors import InputError, TssdError
-from tssd_ros.types import Detections
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 
@@ -32,13 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument("--fp16", action="store_true", help="half precision (CUDA only)")
     p.add_argument("--no-track", action="store_true", help="do not run the OTA tracker (track_id null)")
+    p.add_argument("--ota-mode", default="attention", choices=("attention", "iou", "motion"),
+                   help="OTA similarity (attention = the paper)")
+    p.add_argument("--min-hits", type=int, default=5, help="matches before an identity is confirmed and reported")
+    p.add_argument("--fps", type=float, default=None,
+                   help="frame rate for the tracker's clock (default: the video's, else 30)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     p.set_defaults(func=run)
-
-
-def _track(detections: Detections, t: int) -> list[int | None]:
-    """Track ids for the detections of frame t (OTA is wired in by the lead; until then: no ids)."""
-    return [None] * len(detections)
 
 
 def iter_frames(source: str | Path) -> tuple[int, Iterator[np.ndarray]]:
@@ -80,20 +79,13 @@ def iter_frames(source: str | Path) -> tuple[int, Iterator[np.ndarray]]:
     return max(n, 0), gen_video()
 
 
-def frame_record(i: int, dets: Detections, track_ids: list[int | None]) -> dict:
-    return {
-        "frame": i,
-        "detections": [
-            {
-                "box": [round(float(v), 3) for v in dets.boxes[k]],
-                "score": round(float(dets.scores[k]), 6),
-                "label": int(dets.labels[k]),
-                "class_name": dets.class_name(k),
-                "track_id": None if track_ids[k] is None else int(track_ids[k]),
-            }
-            for k in range(len(dets))
-        ],
-    }
+def _video_fps(source: str | Path) -> float | None:
+    if Path(source).is_dir():
+        return None
+    cap = cv2.VideoCapture(str(source))
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    cap.release()
+    return fps if 1.0 <= fps <= 1000.0 else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tssd_ros.model import load_detector
+    from tssd_ros.pipeline import Pipeline, PipelineConfig
+    from tssd_ros.records import frame_record
+    from tssd_ros.tracking.ota import OTAConfig
 
     if args.threads:
         torch.set_num_threads(int(args.threads))
@@ -109,8 +104,13 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.weights).is_file():
         raise TssdError(f"weights {args.weights!r} not found; pass --weights PATH")
     total, frames = iter_frames(args.source)
+    fps = args.fps or _video_fps(args.source) or 30.0
+    if fps <= 0:
+        raise TssdError(f"--fps must be > 0, got {fps}")
     det = load_detector(args.weights, device=args.device, classes=args.classes, conf_threshold=args.conf_threshold,
                         nms_iou=args.nms_iou, top_k=args.top_k, fp16=args.fp16)
+    pipe = Pipeline(det, OTAConfig(mode=args.ota_mode, min_hits=args.min_hits, fps=fps),
+                    config=PipelineConfig(max_gap_s=float("inf"), track=not args.no_track))
     out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")
     n = 0
     try:
@@ -118,9 +118,9 @@ def run(args: argparse.Namespace) -> int:
         for i, frame in enumerate(bar):
             if args.max_frames is not None and i >= args.max_frames:
                 break
-            dets = det.step(frame)
-            ids = [None] * len(dets) if args.no_track else _track(dets, i)
-            out.write(json.dumps(frame_record(i, dets, ids)) + "\n")
+            res = pipe.process(frame, i / fps)  # one stream: frame times from the frame rate
+            ids = [None] * len(res.detections) if args.no_track else res.published_ids()
+            out.write(json.dumps(frame_record(i, res.detections, ids)) + "\n")
             n += 1
     finally:
         if out is not sys.stdout:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from tssd_ros.data.synth import PRESETS, SynthConfig
+from tssd_ros.data.synth import GENERATOR_VERSION, PRESETS, SynthConfig
 from tssd_ros.errors import InputError
 
 #: seeds reserved for training data (inclusive); benchmark seeds must be >= BENCHMARK_MIN_SEED
@@ -39,7 +39,7 @@ class Benchmark:
     source: Path
 
     def fingerprint(self, seq: BenchmarkSequence) -> str:
-        blob = json.dumps({"v": self.version, "cfg": asdict(seq.config), "gen": 1}, sort_keys=True)
+        blob = json.dumps({"v": self.version, "cfg": asdict(seq.config), "gen": GENERATOR_VERSION}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from tssd_ros.data.classes import UNDERWATER_CLASSES
 from tssd_ros.data.mot import format_gt_rows, write_seqinfo
-from tssd_ros.data.synth import DiveRenderer, SynthConfig
+from tssd_ros.data.synth import GENERATOR_VERSION, DiveRenderer, SynthConfig
 from tssd_ros.errors import InputError
 
 
@@ -67,6 +67,6 @@ def write_dive(out: str | Path, cfg: SynthConfig, bag: bool = False, compressed:
     (out / "timestamps.txt").write_text("\n".join(stamps) + "\n")
     (out / "classes.txt").write_text("\n".join(UNDERWATER_CLASSES) + "\n")
     write_seqinfo(out, out.name, cfg.fps, cfg.frames, cfg.width, cfg.height)
-    (out / "synth.json").write_text(json.dumps({"generator": "tssd_ros.data.synth", "config": asdict(cfg)},
-                                               indent=2) + "\n")
+    meta = {"generator": "tssd_ros.data.synth", "generator_version": GENERATOR_VERSION, "config": asdict(cfg)}
+    (out / "synth.json").write_text(json.dumps(meta, indent=2) + "\n")
     return out

@@ -36,6 +36,8 @@ from tssd_ros.data.classes import UNDERWATER_CLASSES
 from tssd_ros.errors import InputError
 
 F32 = np.float32
+#: bump when the rendering changes, so that cached benchmark sequences are re-rendered
+GENERATOR_VERSION = 1
 
 # ---------------------------------------------------------------------------------------------------------
 # presets
@@ -479,8 +481,10 @@ class SeabedWorld:
         height = 1.6 * rip * rip_amp + 1.5 * grain + 1.5 * grain2
         # gravel / shell-hash fields: pebbles from thresholded small-cell noise
         gravel_w = _smoothstep(0.5, 0.7, fbm(x0, y0, T, T, [1.8 * s, 0.6 * s], key + 6)) * self.gravel
-        peb = value_noise(x0, y0, T, T, 0.022 * s, key + 7) + 0.25 * grain2
-        pebm = _smoothstep(0.5, 0.62, peb) * gravel_w
+        # two incommensurate lattices: no grid look
+        peb = (0.6 * value_noise(x0, y0, T, T, 0.024 * s, key + 7)
+               + 0.4 * value_noise(x0, y0, T, T, 0.0155 * s, key + 18) + 0.35 * grain2)
+        pebm = _smoothstep(0.55, 0.64, peb) * gravel_w
         pc = value_noise(x0, y0, T, T, 0.022 * s, key + 8)
         peb_col = np.stack([0.20 + 0.35 * pc, 0.23 + 0.32 * pc, 0.27 + 0.30 * pc], -1).astype(F32)
         alb = alb * (1 - pebm[..., None]) + peb_col * pebm[..., None]
@@ -674,7 +678,8 @@ class DiveRenderer:
         self.path = camera_path(cfg, self.p)
         rng = np.random.default_rng([cfg.seed, 5])
         self.rng = rng
-        self.stamps = np.arange(cfg.frames) / cfg.fps + np.clip(rng.normal(0, 0.002, cfg.frames), -0.004, 0.004)
+        jitter = np.random.default_rng([cfg.seed, 6]).normal(0, 0.002, cfg.frames)  # own stream: prefix-stable
+        self.stamps = np.arange(cfg.frames) / cfg.fps + np.clip(jitter, -0.004, 0.004)
         self.stamps[0] = 0.0
         self.stamps = np.maximum.accumulate(self.stamps)
         # noise bank: random crops of two pre-drawn fields (cheap, deterministic)
@@ -698,7 +703,6 @@ class DiveRenderer:
         self.track_of_uid: dict[int, int] = {}
         self.lut = np.zeros(1024, np.int32)
         self._canvas_key: tuple[int, int, int, int] | None = None
-        self._fields_cache: tuple[np.ndarray, np.ndarray] | None = None
         self._canvas: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- geometry ------------------------------------------------------------------------------------
@@ -718,8 +722,9 @@ class DiveRenderer:
         y = (self.rng.uniform(0, H, n) - H / 2) / self.f * z
         return np.stack([x, y, z, self.rng.uniform(0.5, 1.5, n)], 1)
 
-    def _fields(self, i: int, R: np.ndarray, alt: float) -> tuple[np.ndarray, np.ndarray]:
-        """Multiplicative (direct light) and additive (backscatter) fields at full resolution."""
+    def _fields(self, R: np.ndarray, alt: float, gains: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Multiplicative (direct light) and additive (backscatter) fields at full resolution, with the
+        camera's per-channel gains folded in at low resolution (saves full-resolution passes)."""
         p = self.p
         d = R.T @ self.rays  # world directions
         norm = np.linalg.norm(self.rays, axis=0)
@@ -737,6 +742,8 @@ class DiveRenderer:
         bsc = bsc * (p.ambient * amb_col.mean() * 1.5 + p.lights * (0.1 + 0.3 * beam[None]) * 0.25)
         gh, gw = self.grid_shape
         size = (self.cfg.width, self.cfg.height)
+        direct = direct * gains[:, None]
+        bsc = bsc * gains[:, None]
         mul = cv2.resize(direct.T.reshape(gh, gw, 3).astype(F32), size, interpolation=cv2.INTER_LINEAR)
         add = cv2.resize(bsc.T.reshape(gh, gw, 3).astype(F32), size, interpolation=cv2.INTER_LINEAR)
         return mul, add
@@ -858,26 +865,14 @@ class DiveRenderer:
         uid = idw.astype(np.int32)
         boxes, labels, tids, vis = self._ground_truth(uid, Hw)
 
-        # water and light: signal = albedo x (lights + ambient [+ caustics]) x attenuation + backscatter
-        # the smooth light fields change slowly: refresh every other frame
-        if i % 2 == 0 or self._fields_cache is None:
-            self._fields_cache = self._fields(i, R, pose.altitude)
-        mul, add = (a.copy() for a in self._fields_cache)
-        if p.caustics > 0:
-            amb = np.exp(-np.array(p.kd, F32) * p.depth_m) * p.ambient
-            att = np.exp(-np.array(p.beta, F32) * 2 * pose.altitude / math.cos(pose.tilt))
-            k = p.caustics * float(np.exp(-0.15 * max(pose.altitude - 1.0, 0)))
-            mul += self._caustics(i, Hinv, (amb * att * k).astype(F32))
-        lin = cv2.multiply(alb, mul, scale=1.0 / 255.0, dtype=cv2.CV_32F)
-        if p.snow:
-            motion = np.zeros(3)
-            if i > 0:
-                q = self.path[i - 1]
-                motion = np.array([pose.x - q.x, pose.y - q.y, pose.altitude - q.altitude])
-            snow = self._snow_layer(R, motion)
-            add += snow[..., None]  # lit particles: near white
-        cv2.add(lin, add, dst=lin)
-        # motion blur along the image motion of the centre, plus a little defocus
+        # camera gains of this frame: white balance x auto exposure (with occasional jumps) x flicker
+        if self.rng.random() < p.exposure_events / 100.0:
+            self.gain_event = float(self.rng.choice([0.6, 0.75, 1.35, 1.6]))
+        self.gain_event = 1.0 + (self.gain_event - 1.0) * 0.9
+        g = self.gain * self.gain_event * (1 + self.rng.normal(0, 0.01))
+        gains = (self.wb * g).astype(F32)
+        # motion blur along the image motion of the centre (or a little defocus), on the 8-bit albedo:
+        # the light fields are smooth, so blurring before lighting is the same and much cheaper
         blur_len, ang = 0.0, 0.0
         if self.prev_H is not None:
             wc = Hinv @ np.array([W / 2, H / 2, 1.0])
@@ -894,23 +889,39 @@ class DiveRenderer:
                      cv2.LINE_AA, 4)
             ker = cv2.GaussianBlur(ker, (0, 0), 0.6)
             if ker.sum() > 0:
-                lin = cv2.filter2D(lin, -1, ker / ker.sum())
+                alb = cv2.filter2D(alb, -1, ker / ker.sum())
         else:
-            lin = cv2.GaussianBlur(lin, (0, 0), 0.7)
-        # camera: partial auto white balance, slow auto exposure + occasional jumps, gamma, noise
-        sub = lin[::8, ::8].reshape(-1, 3).mean(0) + 1e-4
+            alb = cv2.GaussianBlur(alb, (0, 0), 0.7)
+        # water and light: signal = albedo x (lights + ambient [+ caustics]) x attenuation + backscatter
+        mul, add = self._fields(R, pose.altitude, gains)
+        if p.caustics > 0:
+            amb = np.exp(-np.array(p.kd, F32) * p.depth_m) * p.ambient
+            att = np.exp(-np.array(p.beta, F32) * 2 * pose.altitude / math.cos(pose.tilt))
+            k = p.caustics * float(np.exp(-0.15 * max(pose.altitude - 1.0, 0)))
+            mul += self._caustics(i, Hinv, (amb * att * k * gains).astype(F32))
+        lin = cv2.multiply(alb, mul, scale=1.0 / 255.0, dtype=cv2.CV_32F)
+        if p.snow:
+            motion = np.zeros(3)
+            if i > 0:
+                q = self.path[i - 1]
+                motion = np.array([pose.x - q.x, pose.y - q.y, pose.altitude - q.altitude])
+            snow = self._snow_layer(R, motion)
+            snow *= F32(g)
+            add += snow[..., None]  # lit particles: near white
+        cv2.add(lin, add, dst=lin)
+        # partial auto white balance from this frame's colour before the gains (applied from the next frame;
+        # the first frame starts converged: white balance and exposure set from itself)
+        sub = lin[::8, ::8].reshape(-1, 3).mean(0) / gains + 1e-4
         wb_target = (sub.mean() / sub) ** p.awb
-        self.wb = self.wb * 0.9 + wb_target * 0.1 if i else wb_target
-        if self.rng.random() < p.exposure_events / 100.0:
-            self.gain_event = float(self.rng.choice([0.6, 0.75, 1.35, 1.6]))
-        self.gain_event = 1.0 + (self.gain_event - 1.0) * 0.9
-        g = self.gain * self.gain_event * (1 + self.rng.normal(0, 0.01))
-        if i == 0:  # start converged: set the exposure from this frame
-            self.gain = float(np.clip((p.target / max(float(np.sqrt(np.maximum(lin[::8, ::8] * self.wb, 0)).mean()),
-                                                      1e-3)) ** 2, 0.2, 60.0))
-            g = self.gain
-        lin *= (self.wb * g).astype(F32)
-        out = cv2.sqrt(np.maximum(lin, 0, out=lin))  # display gamma (about sRGB)
+        if i == 0:
+            m = float(np.sqrt(lin[::8, ::8] * wb_target.astype(F32)).mean())
+            f = float(np.clip((p.target / max(m, 1e-3)) ** 2, 0.2 / self.gain, 60.0 / self.gain))
+            lin *= (wb_target * f).astype(F32)
+            self.gain *= f
+            self.wb = wb_target
+        else:
+            self.wb = self.wb * 0.9 + wb_target * 0.1
+        out = cv2.sqrt(lin)  # display gamma (about sRGB); lin >= 0
         mean = float(out[::4, ::4].mean()) / (self.gain_event + 1e-6) ** 0.5
         self.gain = float(np.clip(self.gain * (p.target / max(mean, 1e-3)) ** 0.3, 0.2, 60.0))
         off = 3 * int(self.rng.integers(0, 4096))  # contiguous window: no copy

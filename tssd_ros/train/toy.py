@@ -174,24 +174,38 @@ def frames_to_tensor(frames: np.ndarray, preprocess: PreprocessConfig) -> torch.
     return x.movedim(-1, -3).contiguous()
 
 
-def train_toy_detector(path: str | Path, *, seconds: float = 90, seed: int = 0, iters: int = 260) -> Path:
+def train_toy_detector(path: str | Path, *, seconds: float = 90, seed: int = 0, iters: int = 150,
+                       batch: int = 4) -> Path:
     """Train the tiny mobile TSSD on toy videos and save a project-format checkpoint at ``path``.
 
     Deterministic for a seed: a fixed number of iterations (``iters``, about 30-40 s on two cores);
     ``seconds`` is only a safety cap for slow machines (stopping early then warns and is not reproducible).
     The checkpoint's postprocess is conf_threshold 0.5, nms_iou 0.3.
+
+    Runs single-threaded (restoring the thread count after): the result is then the same whatever the thread
+    count, and the small convolutions gain little from a second thread while two threads on a busy machine
+    (tests running beside it) slow down by an order of magnitude.
     """
+    t_start = time.monotonic()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # see the docstring
+    try:
+        return _train_toy(Path(path), seconds, seed, iters, batch, t_start)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_toy(path: Path, seconds: float, seed: int, iters: int, batch: int, t_start: float) -> Path:
     from tssd_ros.model.checkpoint import save_checkpoint
     from tssd_ros.train.losses import LossWeights, pad_targets, tssd_loss
 
-    t_start = time.monotonic()
     size = 128
     torch.manual_seed(seed)
     cfg = tiny_config(num_classes=4, input_size=size)
     model = TSSD(cfg)
     model.train()
     pre = PreprocessConfig(input_size=size)
-    videos = ToyVideos(batch=8, size=size, seed=seed)
+    videos = ToyVideos(batch=batch, size=size, seed=seed)
     opt = torch.optim.Adam(model.parameters(), lr=4e-3)
     warm = 20
     sched = torch.optim.lr_scheduler.LambdaLR(

@@ -234,7 +234,7 @@ def test_diagnostics_report_rates_and_latency(tiny_weights, tmp_path, harness):
         assert h.wait_for_node()
         import time
 
-        for i in range(10):
+        for _ in range(10):
             stamp = time.time()
             h.send(image_msg(np.zeros((64, 64, 3), np.uint8), stamp))
         vals = diag_values(h, "latency_p50_ms")

@@ -58,32 +58,36 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def match(
     gt_boxes: torch.Tensor, gt_labels: torch.Tensor, priors: torch.Tensor, threshold: float = 0.5,
-    variances: tuple[float, float] = (0.1, 0.2),
-) -> tuple[torch.Tensor, torch.Tensor]:
+    variances: tuple[float, float] = (0.1, 0.2), per_gt: int = 1,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """SSD matching for a batch: every gt takes its best prior (bipartite), then every prior with IoU >= threshold
-    takes its best gt. Returns loc targets (N, P, 4) (encoded with the variances) and class targets (N, P)
-    (0 background, label + 1 foreground)."""
+    takes its best gt. Returns loc targets (N, P, 4) (encoded with the variances), class targets (N, P)
+    (0 background, label + 1 foreground) and each prior's best IoU with any gt (N, P) (before the bipartite
+    step). ``per_gt`` > 1 forces each gt's k best priors positive (SSD: 1; more positives for small objects on a
+    coarse prior grid)."""
     n, g = gt_labels.shape
     p = priors.shape[0]
     valid = gt_labels >= 0
     iou = box_iou(gt_boxes, point_form(priors))  # (N, G, P)
     iou = torch.where(valid[..., None], iou, torch.full_like(iou, -1.0))
-    best_prior = iou.argmax(-1)  # (N, G)
+    best_prior = iou.topk(max(1, per_gt), -1).indices.flip(-1)  # (N, G, k), best last (wins)
     best_gt_iou, best_gt = iou.max(1)  # (N, P)
+    raw_iou = best_gt_iou.clone()
     # bipartite part: each valid gt keeps its best prior whatever the overlap (later gts win ties, as the loop)
-    for j in range(g):  # G is small (objects per image); the batch dim stays vectorised
-        rows = valid[:, j].nonzero(as_tuple=True)[0]
-        if rows.numel():
-            cols = best_prior[rows, j]
-            best_gt_iou[rows, cols] = 2.0
-            best_gt[rows, cols] = j
+    for k in range(best_prior.shape[-1]):
+        for j in range(g):  # G is small (objects per image); the batch dim stays vectorised
+            rows = valid[:, j].nonzero(as_tuple=True)[0]
+            if rows.numel():
+                cols = best_prior[rows, j, k]
+                best_gt_iou[rows, cols] = 2.0
+                best_gt[rows, cols] = j
     matched = torch.gather(gt_boxes, 1, best_gt[..., None].expand(n, p, 4))
     conf_t = torch.gather(gt_labels, 1, best_gt) + 1
     conf_t = torch.where(best_gt_iou >= threshold, conf_t, torch.zeros_like(conf_t))
     # degenerate (zero-size) boxes would give -inf targets; only positives are used, keep the rest finite
     matched = torch.where((conf_t > 0)[..., None], matched, point_form(priors).expand(n, p, 4))
     loc_t = encode(matched, priors, variances)
-    return loc_t, conf_t
+    return loc_t, conf_t, raw_iou
 
 
 @dataclass
@@ -93,41 +97,45 @@ class MultiBoxOutput:
     num_pos: int
 
 
-def hard_negatives(conf: torch.Tensor, conf_t: torch.Tensor, neg_pos_ratio: float = 3.0, min_neg: int = 0
-                   ) -> torch.Tensor:
+def hard_negatives(conf: torch.Tensor, conf_t: torch.Tensor, neg_pos_ratio: float = 3.0, min_neg: int = 0,
+                   ignore: torch.Tensor | None = None) -> torch.Tensor:
     """Mask (N, P) of the hardest negatives: per image the ``ratio x positives`` (at least ``min_neg``,
-    at most P - 1) background priors with the highest background loss."""
+    at most P - 1) background priors with the highest background loss (``ignore``d priors excluded)."""
     with torch.no_grad():
         bg_loss = torch.logsumexp(conf, -1) - conf[..., 0]
         pos = conf_t > 0
-        bg_loss = bg_loss.masked_fill(pos, float("-inf"))
+        excluded = pos | ignore if ignore is not None else pos
+        bg_loss = bg_loss.masked_fill(excluded, float("-inf"))
         order = bg_loss.argsort(-1, descending=True)
         rank = order.argsort(-1)
         num_pos = pos.sum(-1, keepdim=True)
         num_neg = (num_pos.float() * neg_pos_ratio).long().clamp(min=min_neg).clamp(max=conf.shape[-2] - 1)
-        num_neg = torch.minimum(num_neg, (~pos).sum(-1, keepdim=True))
+        num_neg = torch.minimum(num_neg, (~excluded).sum(-1, keepdim=True))
         return rank < num_neg
 
 
 def multibox_loss(
     loc: torch.Tensor, conf: torch.Tensor, gt_boxes: torch.Tensor, gt_labels: torch.Tensor, priors: torch.Tensor,
     threshold: float = 0.5, neg_pos_ratio: float = 3.0, variances: tuple[float, float] = (0.1, 0.2),
-    min_neg: int = 0,
+    min_neg: int = 0, ignore_iou: float | None = None, per_gt: int = 1,
 ) -> MultiBoxOutput:
     """SSD MultiBox loss: smooth-L1 on positives + cross-entropy on positives and hard negatives (3:1), both
     summed and divided by the number of positives in the batch.
 
     loc (N, P, 4), conf (N, P, C) logits. ``min_neg`` > 0 also trains on frames without objects (the reference
-    uses 0: an empty frame then contributes nothing).
+    uses 0: an empty frame then contributes nothing). ``ignore_iou``: background priors overlapping a gt by at
+    least this much are never mined as negatives (off in the reference; helps small objects on coarse grids,
+    where a prior next to the matched one looks just like it).
     """
     loc = loc.reshape(-1, *loc.shape[-2:])
     conf = conf.reshape(-1, *conf.shape[-2:])
-    loc_t, conf_t = match(gt_boxes, gt_labels, priors, threshold, variances)
+    loc_t, conf_t, best_iou = match(gt_boxes, gt_labels, priors, threshold, variances, per_gt)
     pos = conf_t > 0
     num_pos = int(pos.sum())
     norm = float(max(num_pos, 1))
     loss_l = F.smooth_l1_loss(loc[pos], loc_t[pos], reduction="sum") / norm
-    neg = hard_negatives(conf, conf_t, neg_pos_ratio, min_neg)
+    ignore = (best_iou >= ignore_iou) & ~pos if ignore_iou is not None else None
+    neg = hard_negatives(conf, conf_t, neg_pos_ratio, min_neg, ignore)
     sel = pos | neg
     loss_c = F.cross_entropy(conf[sel], conf_t[sel], reduction="sum") / norm
     return MultiBoxOutput(loss_l, loss_c, num_pos)
@@ -212,7 +220,8 @@ class LossTerms:
 def tssd_loss(
     out: dict[str, object], gt_boxes: torch.Tensor, gt_labels: torch.Tensor, priors: torch.Tensor, input_size: int,
     weights: LossWeights | None = None, *, threshold: float = 0.5, neg_pos_ratio: float = 3.0,
-    variances: tuple[float, float] = (0.1, 0.2), min_neg: int = 0, assoc_top_k: int = 5,
+    variances: tuple[float, float] = (0.1, 0.2), min_neg: int = 0, ignore_iou: float | None = None,
+    per_gt: int = 1, assoc_top_k: int = 5,
 ) -> LossTerms:
     """All terms for the output of ``TSSD.forward`` on a clip (B, T); gt padded over the B * T frames in
     (batch, time) order. Terms with weight 0 are skipped (not computed)."""
@@ -220,7 +229,7 @@ def tssd_loss(
     loc: torch.Tensor = out["loc"]  # type: ignore[assignment]
     conf: torch.Tensor = out["conf"]  # type: ignore[assignment]
     mb = multibox_loss(loc.flatten(0, 1), conf.flatten(0, 1), gt_boxes, gt_labels, priors, threshold,
-                       neg_pos_ratio, variances, min_neg)
+                       neg_pos_ratio, variances, min_neg, ignore_iou, per_gt)
     total = w.loc * mb.loc + w.conf * mb.conf
     att = torch.zeros(())
     maps = out.get("attention") or []

@@ -128,13 +128,14 @@ class Harness:
 
     def send(self, msg, timeout: float = 15.0, expect_answer: bool = True):
         """Publish one frame; return the Detection2DArray answering it (None if none came)."""
-        n = len(self.dets)
+        n, nc = len(self.dets), len(self.counts)
         self.pub.publish(msg)
         if not expect_answer:
             self.spin_until(lambda: False, 0.7)
             return None
-        ok = self.spin_until(lambda: len(self.dets) > n, timeout)
-        return self.dets[n] if ok else None
+        # the node publishes detections then counts for each frame: wait for both, so counts[-1] is this frame's
+        ok = self.spin_until(lambda: len(self.dets) > n and len(self.counts) > nc, timeout)
+        return self.dets[n] if len(self.dets) > n else None
 
     def latched(self, msg_type, topic: str, timeout: float = 10.0):
         """Subscribe late to a transient-local topic and return the first message."""

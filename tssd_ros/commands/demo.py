@@ -78,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     weights = resolve_data_path(args.weights)
     params = _node_params(resolve_data_path(args.params))
-    det = load_detector(weights, device=args.device, conf_threshold=float(params["conf_threshold"]),
-                        nms_iou=float(params["nms_iou"]), top_k=int(params["top_k"]))
+    det = load_detector(weights, device=args.device, conf_threshold=params.get("conf_threshold"),
+                        nms_iou=params.get("nms_iou"), top_k=params.get("top_k"))
     ota = OTAConfig(mode=params["ota_mode"], T=None if params["ota_T"] < 0 else float(params["ota_T"]),
                     G=float(params["ota_G"]), tub_len=int(params["ota_tub_len"]),
                     max_age_frames=int(params["ota_max_age_frames"]),

@@ -123,6 +123,16 @@ class TssdNode(Node):
             torch.set_num_threads(int(p("threads")))
         self.detector = load_detector(weights, device=p("device"), classes=p("classes_preset") or None,
                                       fp16=p("fp16"))
+        # Thresholds default to the checkpoint's own (so the node, `tssd replay` and `tssd detect` agree);
+        # a params file or `ros2 param set` overrides them.
+        pp = self.detector.postprocess
+        d = self.declare_parameter
+        d("conf_threshold", float(pp.conf_threshold), _desc("per-class confidence threshold (default: the "
+                                                            "checkpoint's)", lo=0.0, hi=1.0))
+        d("nms_iou", float(pp.nms_iou), _desc("NMS IoU threshold, keep IoU <= this (default: the checkpoint's)",
+                                              lo=0.0, hi=1.0))
+        d("top_k", int(pp.top_k), _desc("NMS candidates and kept boxes per class (default: the checkpoint's)",
+                                        lo=1, hi=5000, integer=True))
         self._apply_postprocess({k: p(k) for k in _POST_PARAMS})
         ota = OTAConfig(**{f: self._ota_value(k, p(k)) for k, f in _OTA_PARAMS.items()})
         self.counts_file = p("counts_file")
@@ -190,9 +200,6 @@ class TssdNode(Node):
         d("threads", 0, _desc("CPU threads for torch (0 = torch default)", read_only=True, lo=0, hi=256,
                               integer=True))
         d("fp16", False, _desc("half precision on CUDA", read_only=True))
-        d("conf_threshold", 0.4, _desc("per-class confidence threshold", lo=0.0, hi=1.0))
-        d("nms_iou", 0.3, _desc("NMS IoU threshold (keep IoU <= this)", lo=0.0, hi=1.0))
-        d("top_k", 400, _desc("NMS candidates and kept boxes per class", lo=1, hi=5000, integer=True))
         d("class_filter", [""], _desc("class names to report; [''] or [] = all",
                                       ))
         d("ota_mode", "attention", _desc("OTA similarity: attention (paper) | iou | motion"))

@@ -134,7 +134,7 @@ class Harness:
             self.spin_until(lambda: False, 0.7)
             return None
         # the node publishes detections then counts for each frame: wait for both, so counts[-1] is this frame's
-        ok = self.spin_until(lambda: len(self.dets) > n and len(self.counts) > nc, timeout)
+        self.spin_until(lambda: len(self.dets) > n and len(self.counts) > nc, timeout)
         return self.dets[n] if len(self.dets) > n else None
 
     def latched(self, msg_type, topic: str, timeout: float = 10.0):

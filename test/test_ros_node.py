@@ -265,3 +265,26 @@ def test_diagnostics_report_rates_and_latency(tiny_weights, tmp_path, harness):
         assert vals["model"] == tiny_weights.name and vals["device"] == "cpu"
         diag = h.diags[-1]
         assert isinstance(diag, DiagnosticArray)
+
+
+def test_use_sim_time_latency_follows_the_bag_clock(tiny_weights, tmp_path, harness):
+    """With use_sim_time the node's clock is /clock (a bag replay): latency is measured against it."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rosgraph_msgs.msg import Clock
+
+    ns = "/n6"
+    params = {"weights": str(tiny_weights), "reliability": "reliable", "use_sim_time": True}
+    with node_process("tssd_node", params=params, namespace=ns, log_path=tmp_path / "node.log"):
+        h = harness(ns)
+        assert h.wait_for_node()
+        clock = h.node.create_publisher(Clock, "/clock", QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        h.spin_until(lambda: clock.get_subscription_count() > 0, 10)
+        for i in range(8):
+            t = 5000.0 + i * 0.1  # a recording made long ago: wall-clock latency would be years
+            c = Clock()
+            c.clock.sec, c.clock.nanosec = int(t + 0.25), int(((t + 0.25) % 1) * 1e9)
+            clock.publish(c)
+            h.spin_until(lambda: False, 0.05)
+            assert h.send(image_msg(np.zeros((64, 64, 3), np.uint8), t)) is not None
+        vals = diag_values(h, "latency_p50_ms")
+        assert 200 <= float(vals["latency_p50_ms"]) <= 400  # the /clock lead of 250 ms, not wall time

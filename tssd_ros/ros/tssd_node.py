@@ -43,6 +43,7 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
+from rclpy.clock import Clock, ClockType
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -183,9 +184,12 @@ class TssdNode(Node):
         self._last_error = ""
         self._worker = threading.Thread(target=self._work, name="tssd_worker", daemon=True)
         self._worker.start()
-        self.create_timer(1.0, self._publish_diagnostics)
+        # Diagnostics and saving run on the steady clock: with use_sim_time a paused bag stops /clock, and the
+        # operator still needs to see that the pipeline is alive (and counts must still be saved).
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(1.0, self._publish_diagnostics, clock=steady)
         if self.counts_file:
-            self.create_timer(float(p("counts_save_period_s")), self._save_counts)
+            self.create_timer(float(p("counts_save_period_s")), self._save_counts, clock=steady)
         self.get_logger().info(
             f"tssd_node ready: {Path(weights).name} on {p('device')}, classes {list(self.detector.class_names)}, "
             f"input {self.sub.topic_name} ({p('reliability')}), counts_file={self.counts_file or 'off'}"

@@ -83,7 +83,11 @@ class Harness:
         self.pub.publish(msg)
         assert spin_until(self.node, lambda: self.status and abs(self.status[-1]["stamp"] - stamp) < 1e-4,
                           TIMEOUT), f"no status for stamp {stamp}"
-        spin_until(self.node, lambda: False, 0.02)  # let grasp_target/point of this frame arrive too
+        if self.status[-1]["state"] == "locked":  # then grasp_target and its point come for this frame too
+            spin_until(self.node, lambda: any(abs(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 - stamp) < 1e-4
+                                              for m in self.points[-3:]), TIMEOUT)
+        else:
+            spin_until(self.node, lambda: False, 0.02)
         return self.status[-1]
 
     def target_at(self, stamp: float) -> Detection2D | None:

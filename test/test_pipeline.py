@@ -134,3 +134,13 @@ def test_runtime_ota_change():
     p.set_ota(min_hits=2, G=0.5)
     assert p.counter.min_hits == 2 and p.tracker.config.G == 0.5
     assert run(p, 1, t0=0.3)[0].published_ids() == [0]  # tubelets kept, confirmation rule updated
+
+
+def test_node_parameters_map_to_ota_config():
+    from tssd_ros.pipeline import ota_changes_from_params
+
+    ch = ota_changes_from_params({"ota_mode": "motion", "ota_T": -1.0, "ota_max_age_s": 0.0, "min_hits": 3,
+                                  "conf_threshold": 0.5})
+    assert ch == {"mode": "motion", "T": None, "max_age_s": None, "min_hits": 3}
+    assert ota_changes_from_params({"ota_T": 1.2, "ota_max_age_s": 2.5}) == {"T": 1.2, "max_age_s": 2.5}
+    assert OTAConfig(**ch).mode == "motion"

@@ -14,7 +14,6 @@ frames, so the rules that are easy to get subtly different live here and only he
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +24,32 @@ from tssd_ros.errors import InputError
 from tssd_ros.tracking.counting import DiveCounter
 from tssd_ros.tracking.ota import OTAConfig, OTATracker, Track
 from tssd_ros.types import Detections
+
+# tssd_node parameter -> OTAConfig field (config/tssd.yaml); shared by the node and `tssd demo`
+OTA_PARAMS = {
+    "ota_mode": "mode",
+    "ota_T": "T",
+    "ota_G": "G",
+    "ota_tub_len": "tub_len",
+    "ota_max_age_frames": "max_age_frames",
+    "ota_max_age_s": "max_age_s",
+    "ota_assignment": "assignment",
+    "min_hits": "min_hits",
+}
+
+
+def ota_changes_from_params(params: dict[str, Any]) -> dict[str, Any]:
+    """OTAConfig keyword arguments from node parameters (``ota_T`` < 0 and ``ota_max_age_s`` <= 0 mean unset)."""
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if name not in OTA_PARAMS:
+            continue
+        if name == "ota_T":
+            value = None if value < 0 else float(value)
+        elif name == "ota_max_age_s":
+            value = None if value <= 0 else float(value)
+        out[OTA_PARAMS[name]] = value
+    return out
 
 
 class StreamingDetector(Protocol):
@@ -68,7 +93,6 @@ class FrameResult:
 class _StreamState:
     last_stamp: float | None = None
     last_shape: tuple[int, int] | None = None
-    frames: int = 0
     resets: dict[str, int] = field(default_factory=dict)
 
 
@@ -93,7 +117,6 @@ class Pipeline:
         self.counter.min_hits = self.ota_config.min_hits
         self.tracker.next_id = max(self.tracker.next_id, self.counter.next_id)
         self._stream = _StreamState()
-        self.on_reset: Callable[[str], None] | None = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -114,8 +137,6 @@ class Pipeline:
         self._stream.last_stamp = None
         self._stream.last_shape = None
         self._stream.resets[reason] = self._stream.resets.get(reason, 0) + 1
-        if self.on_reset:
-            self.on_reset(reason)
 
     def reset_counts(self) -> None:
         """Start a new count (new dive or transect); identities stay unique."""
@@ -166,8 +187,6 @@ class Pipeline:
         confirmed = np.zeros(n, bool)
         tracks: list[Track] = []
         if self.config.track:
-            if dets.attention is None and self.ota_config.uses_appearance():
-                raise InputError("detector gives no attention vectors; use ota mode iou or motion")
             tracks = self.tracker.update(dets, stamp)
             for t in tracks:
                 if t.det_index >= 0:
@@ -177,7 +196,6 @@ class Pipeline:
         t2 = time.perf_counter()
         self._stream.last_stamp = stamp
         self._stream.last_shape = shape
-        self._stream.frames += 1
         return FrameResult(dets, track_ids, confirmed, tracks, self.counts(), reason, t1 - t0, t2 - t1)
 
     def counts(self) -> dict[str, tuple[int, int]]:

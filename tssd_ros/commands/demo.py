@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from tssd_ros.eval.counting import true_counts_over_time
     from tssd_ros.model import load_detector
     from tssd_ros.paths import resolve_data_path
-    from tssd_ros.pipeline import Pipeline, PipelineConfig
+    from tssd_ros.pipeline import Pipeline, PipelineConfig, ota_changes_from_params
     from tssd_ros.records import frame_record
     from tssd_ros.tracking.ota import OTAConfig
     from tssd_ros.viz import draw_detections
@@ -80,11 +80,7 @@ def run(args: argparse.Namespace) -> int:
     params = _node_params(resolve_data_path(args.params))
     det = load_detector(weights, device=args.device, conf_threshold=params.get("conf_threshold"),
                         nms_iou=params.get("nms_iou"), top_k=params.get("top_k"))
-    ota = OTAConfig(mode=params["ota_mode"], T=None if params["ota_T"] < 0 else float(params["ota_T"]),
-                    G=float(params["ota_G"]), tub_len=int(params["ota_tub_len"]),
-                    max_age_frames=int(params["ota_max_age_frames"]),
-                    max_age_s=float(params["ota_max_age_s"]) or None, assignment=params["ota_assignment"],
-                    min_hits=int(params["min_hits"]))
+    ota = OTAConfig(**ota_changes_from_params(params))
     pipe = Pipeline(det, ota, config=PipelineConfig(max_gap_s=float(params["max_gap_s"])))
     dive = _dive(out, args.seed, args.frames, args.preset)
     seq = load_mot_sequence(dive, tuple(det.class_names))

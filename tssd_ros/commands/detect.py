@@ -101,14 +101,12 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(int(args.threads))
     if str(args.device).startswith("cuda") and not torch.cuda.is_available():
         raise TssdError(f"--device {args.device}: CUDA is not available here; use --device cpu")
-    if not Path(args.weights).is_file():
-        raise TssdError(f"weights {args.weights!r} not found; pass --weights PATH")
+    det = load_detector(args.weights, device=args.device, classes=args.classes, conf_threshold=args.conf_threshold,
+                        nms_iou=args.nms_iou, top_k=args.top_k, fp16=args.fp16)
     total, frames = iter_frames(args.source)
     fps = args.fps or _video_fps(args.source) or 30.0
     if fps <= 0:
         raise TssdError(f"--fps must be > 0, got {fps}")
-    det = load_detector(args.weights, device=args.device, classes=args.classes, conf_threshold=args.conf_threshold,
-                        nms_iou=args.nms_iou, top_k=args.top_k, fp16=args.fp16)
     pipe = Pipeline(det, OTAConfig(mode=args.ota_mode, min_hits=args.min_hits, fps=fps),
                     config=PipelineConfig(max_gap_s=float("inf"), track=not args.no_track))
     out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")

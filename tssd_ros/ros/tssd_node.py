@@ -61,7 +61,7 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from tssd_ros.errors import InputError, TssdError
 from tssd_ros.paths import resolve_data_path
-from tssd_ros.pipeline import Pipeline, PipelineConfig
+from tssd_ros.pipeline import OTA_PARAMS, Pipeline, PipelineConfig, ota_changes_from_params
 from tssd_ros.ros import conversions as conv
 from tssd_ros.tracking.counting import DiveCounter
 from tssd_ros.tracking.ota import OTAConfig
@@ -71,17 +71,6 @@ OTA_MODES = ("attention", "iou", "motion")
 ASSIGNMENTS = ("greedy", "hungarian")
 RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 
-# parameter name -> OTAConfig field
-_OTA_PARAMS = {
-    "ota_mode": "mode",
-    "ota_T": "T",
-    "ota_G": "G",
-    "ota_tub_len": "tub_len",
-    "ota_max_age_frames": "max_age_frames",
-    "ota_max_age_s": "max_age_s",
-    "ota_assignment": "assignment",
-    "min_hits": "min_hits",
-}
 _POST_PARAMS = ("conf_threshold", "nms_iou", "top_k", "class_filter")
 
 
@@ -102,7 +91,6 @@ class _Slot:
     """The latest unprocessed frame (one at most)."""
 
     msg: Any = None
-    received: float = 0.0
 
 
 class TssdNode(Node):
@@ -135,7 +123,7 @@ class TssdNode(Node):
         d("top_k", int(pp.top_k), _desc("NMS candidates and kept boxes per class (default: the checkpoint's)",
                                         lo=1, hi=5000, integer=True))
         self._apply_postprocess({k: p(k) for k in _POST_PARAMS})
-        ota = OTAConfig(**{f: self._ota_value(k, p(k)) for k, f in _OTA_PARAMS.items()})
+        ota = OTAConfig(**ota_changes_from_params({k: p(k) for k in OTA_PARAMS}))
         self.counts_file = p("counts_file")
         counter = (DiveCounter.load_or_new(self.counts_file, self.detector.class_names, ota.min_hits)
                    if self.counts_file else None)
@@ -231,14 +219,6 @@ class TssdNode(Node):
     def _param(self, name: str) -> Any:
         return self.get_parameter(name).value
 
-    @staticmethod
-    def _ota_value(name: str, value: Any) -> Any:
-        if name == "ota_T":
-            return None if value < 0 else float(value)
-        if name == "ota_max_age_s":
-            return None if value <= 0 else float(value)
-        return value
-
     def _class_filter(self, names: list[str]) -> tuple[int, ...] | None:
         names = [n for n in (names or []) if n]
         if not names:
@@ -264,8 +244,7 @@ class TssdNode(Node):
                 except TssdError as e:
                     return SetParametersResult(successful=False, reason=str(e))
         if hasattr(self, "pipeline"):
-            changes = {_OTA_PARAMS[p.name]: self._ota_value(p.name, p.value) for p in params
-                       if p.name in _OTA_PARAMS}
+            changes = ota_changes_from_params({p.name: p.value for p in params})
             if changes:
                 try:
                     OTAConfig(**{**self.pipeline.ota_config.__dict__, **changes})
@@ -282,7 +261,7 @@ class TssdNode(Node):
                 self._apply_postprocess(post)
                 if "conf_threshold" in post:
                     self._publish_label_info()
-            ota = {_OTA_PARAMS[p.name]: self._ota_value(p.name, p.value) for p in params if p.name in _OTA_PARAMS}
+            ota = ota_changes_from_params({p.name: p.value for p in params})
             if ota:
                 self.pipeline.set_ota(**ota)
             for p in params:
@@ -313,7 +292,7 @@ class TssdNode(Node):
             self._in_times.append(now)
             if self._slot.msg is not None:
                 self.n_dropped += 1
-            self._slot.msg, self._slot.received = msg, now
+            self._slot.msg = msg
             self._cond.notify()
 
     def _work(self) -> None:

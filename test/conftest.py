@@ -17,7 +17,20 @@ sys.path.insert(0, str(Path(__file__).parent))  # for `import rosutil`
 
 import pytest  # noqa: E402
 
-UNDERWATER = ("seaurchin", "scallop", "seacucumber")
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"  # real data (URPC2020, pretrained backbones); absent in a user's clone
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny convolutions: a second thread buys nothing and, on a busy machine, costs ten times the time.
+    Restores the thread count, so no test changes torch's threads for the ones after it."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="session")
@@ -26,21 +39,31 @@ def tiny_weights(tmp_path_factory) -> Path:
 
     Random weights give random detections; tests that need a known object use `scripted_weights`.
     """
+    from tssd_ros.classes import UNDERWATER_CLASSES
     from tssd_ros.model.checkpoint import build_detector, save_checkpoint
     from tssd_ros.model.config import PostprocessConfig, tiny_config
 
-    det = build_detector(tiny_config(num_classes=4, input_size=128), UNDERWATER,
+    det = build_detector(tiny_config(num_classes=5, input_size=128), UNDERWATER_CLASSES,
                          postprocess=PostprocessConfig(conf_threshold=0.3, nms_iou=0.3, top_k=50))
     return save_checkpoint(det, tmp_path_factory.mktemp("weights") / "tiny.pt", trained_on="nothing (random)")
 
 
 @pytest.fixture(scope="session")
 def toy_weights(tmp_path_factory) -> Path:
-    """A tiny mobile TSSD trained here, in about a minute, to find the toy objects of tssd_ros.train.toy.
+    """A tiny mobile TSSD trained here by `tssd train config/train/toy.yaml` (about a minute and a half on one
+    core, a fixed number of iterations) to find the toy objects of tssd_ros.train.toy.
 
     Real weights with known behaviour, for tests that need real detections of a known object (identity
     stability, counting, grasp selection through the whole graph).
     """
-    from tssd_ros.train.toy import train_toy_detector
+    import torch
 
-    return train_toy_detector(tmp_path_factory.mktemp("toy") / "toy.pt", seed=0)
+    from tssd_ros.train.config import load_run_config
+    from tssd_ros.train.trainer import RunTrainer
+
+    out = tmp_path_factory.mktemp("toy")
+    n = torch.get_num_threads()
+    try:
+        return RunTrainer(load_run_config(REPO / "config/train/toy.yaml", {"out": str(out)}), progress=False).run()
+    finally:
+        torch.set_num_threads(n)

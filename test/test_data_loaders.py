@@ -62,14 +62,14 @@ def test_vid_style_xml_and_imagesets(tmp_path):
         s = snippets[0]
         assert len(s) == 3 and s.image(2).shape == (48, 64, 3)
         t0 = s.targets(0)
-        assert t0.labels.tolist() == [1, 0], "airplane is not an underwater class: skipped"
+        assert t0.labels.tolist() == [2, 1], "airplane is not an underwater class: skipped"
         assert t0.ids.tolist() == [0, 3]
         assert np.allclose(t0.boxes[0], [10, 20, 30, 40]), "VOC 1-based inclusive -> 0-based continuous"
-        assert s.targets(1).labels.tolist() == [2] and len(s.targets(2)) == 0
+        assert s.targets(1).labels.tolist() == [0] and len(s.targets(2)) == 0
     # frame-level image set lines (val.txt style)
     (tmp_path / "ImageSets/VID/val.txt").write_text(f"{snip}/000001 1\n{snip}/000002 2\n")
     s = load_vid(tmp_path, image_set="val")[0]
-    assert len(s) == 2 and s.targets(0).labels.tolist() == [2]
+    assert len(s) == 2 and s.targets(0).labels.tolist() == [0]
     # stills with XML beside them
     still = load_voc_folder(tmp_path / "Data/VID" / snip)
     assert len(still) == 3

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
+from tssd_ros.classes import UNDERWATER_CLASSES
 from tssd_ros.data.synth import DiveRenderer, SynthConfig
 
 SIZE = dict(width=320, height=240)
@@ -49,6 +51,38 @@ def test_boxes_are_tight_boxes_of_the_object_pixels(dive):
     assert (vis > 0.9).mean() > 0.3 and (vis < 0.6).any(), "mostly fully visible, some cut by edge/others"
 
 
+def test_every_class_is_drawn_where_its_boxes_are_and_labelled_by_name(dive):
+    """Each of the four classes appears, and its fully visible boxes sit on animals of that class's shape."""
+    _, frames = dive
+    assert len(UNDERWATER_CLASSES) == 4
+    labels = np.concatenate([f.labels for f in frames])
+    assert set(labels.tolist()) == set(range(4)), "every class present, labels in range(4)"
+    stats: dict[str, list[tuple[float, float, float]]] = {name: [] for name in UNDERWATER_CLASSES}
+    for f in frames:
+        ids = f.ids
+        for box, tid, lab, vis in zip(f.boxes.astype(int), f.track_ids, f.labels, f.visibility, strict=True):
+            if vis < 0.95 or min(box[2] - box[0], box[3] - box[1]) < 10:
+                continue
+            mask = (ids == tid).astype(np.uint8)
+            c = max(cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0], key=cv2.contourArea)
+            solidity = cv2.contourArea(c) / max(cv2.contourArea(cv2.convexHull(c)), 1.0)
+            w, h = cv2.minAreaRect(c)[1]
+            ring = (cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0) & (mask == 0) & (ids == 0)
+            if ring.sum() < 6:
+                continue
+            contrast = float(np.linalg.norm(f.image[mask > 0].mean(0) - f.image[ring].mean(0)))
+            stats[UNDERWATER_CLASSES[lab]].append((solidity, max(w, h) / max(min(w, h), 1.0), contrast))
+    med = {}
+    for name, v in stats.items():
+        assert len(v) >= 3, f"too few fully visible {name}"
+        med[name] = np.median(np.asarray(v), 0)
+        assert med[name][2] > 8, f"{name}: the animal stands out from the seabed around its box"
+    assert med["starfish"][0] < 0.6, "starfish: arms leave gaps in the convex hull"
+    assert min(med[n][0] for n in ("seaurchin", "scallop", "seacucumber")) > 0.75, "compact bodies"
+    assert med["seacucumber"][1] > 3, "sea cucumbers are long"
+    assert max(med[n][1] for n in ("seaurchin", "scallop", "starfish")) < 2, "the others are about round"
+
+
 def test_identities_persist_and_objects_enter_and_leave(dive):
     _, frames = dive
     label_of: dict[int, int] = {}
@@ -91,7 +125,7 @@ def test_mot_files_load_back_and_gt_vs_gt_is_perfect(tmp_path, dive):
     small = SynthConfig(seed=cfg.seed, frames=12, preset=cfg.preset, density=cfg.density, **SIZE)
     out = write_dive(tmp_path / "seq", small, progress=False)
     seq = load_mot_sequence(out)
-    assert len(seq) == 12 and seq.class_names == ("seaurchin", "scallop", "seacucumber")
+    assert len(seq) == 12 and seq.class_names == UNDERWATER_CLASSES
     assert (seq.width, seq.height, seq.frame_rate) == (320, 240, 15.0)
     for f in frames[:12]:
         t = seq.targets(f.index)
@@ -154,7 +188,7 @@ def test_synth_cli(tmp_path, capsys):
                  "--masks"]) == 0
     assert len(list((tmp_path / "a" / "img1").glob("*.jpg"))) == 3
     assert (tmp_path / "a" / "masks" / "000003.png").is_file()
-    assert (tmp_path / "a" / "classes.txt").read_text().split() == ["seaurchin", "scallop", "seacucumber"]
+    assert (tmp_path / "a" / "classes.txt").read_text().split() == list(UNDERWATER_CLASSES)
     capsys.readouterr()
     for bad in (["--size", "10x"], ["--preset", "muddy"], ["--frames", "0"], ["--compressed"]):
         assert main(["synth", str(tmp_path / "b"), *bad]) == 2

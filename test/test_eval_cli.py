@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tssd_ros.classes import UNDERWATER_CLASSES
+
 
 @pytest.fixture(scope="module")
 def tiny_seq(tmp_path_factory):
@@ -26,11 +28,11 @@ def test_eval_writes_json_and_plots(tmp_path, tiny_seq, tiny_weights, capsys):
     rep = json.loads(out.read_text())
     assert set(rep["models"]) == {"model", "baseline"}
     m = rep["models"]["model"]
-    assert set(m["detection"]["per_class"]) == {"seaurchin", "scallop", "seacucumber"}
+    assert set(m["detection"]["per_class"]) == set(UNDERWATER_CLASSES)
     assert m["frames"] == 4
     for k in ("HOTA", "MOTA", "IDF1", "IDSW"):
         assert k in m["tracking"]["all"]
-    assert set(m["tracking"]["per_class"]) == {"seaurchin", "scallop", "seacucumber"}
+    assert set(m["tracking"]["per_class"]) == set(UNDERWATER_CLASSES)
     assert set(m["counting"]["total"]["per_class"]["scallop"]) >= {"predicted", "true", "error"}
     assert "mean_score_std" in m["score_stability"]
     assert rep["models"]["baseline"]["detection"] == m["detection"], "same weights, same numbers"

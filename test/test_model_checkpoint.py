@@ -26,7 +26,7 @@ def saved(tmp_path_factory):
 def test_project_format_round_trip_gives_identical_detections(saved):
     det, path = saved
     blob = torch.load(path, weights_only=True)  # only plain containers
-    assert blob["format"] == "tssd_ros.detector" and blob["version"] == 1
+    assert blob["format"] == "tssd_ros.detector" and blob["version"] == 2
     assert blob["config"]["temporal"] == "ac_lstm" and blob["class_names"] == list(det.class_names)
     assert blob["preprocess"]["mean_bgr"] == [104.0, 117.0, 123.0] and blob["preprocess"]["channel_order"] == "rgb"
     assert blob["metadata"]["trained_on"] == "nothing" and blob["metadata"]["created"]
@@ -43,9 +43,9 @@ def test_project_format_round_trip_gives_identical_detections(saved):
         np.testing.assert_array_equal(a.attention, b.attention)
         n += len(a)
     assert n > 0
-    over = load_detector(path, conf_threshold=0.5, top_k=7, class_filter=(2,), classes=("a", "b", "c"))
+    over = load_detector(path, conf_threshold=0.5, top_k=7, class_filter=(2,), classes=("a", "b", "c", "d"))
     assert (over.postprocess.conf_threshold, over.postprocess.top_k, over.postprocess.class_filter) == (0.5, 7, (2,))
-    assert over.class_names == ("a", "b", "c")
+    assert over.class_names == ("a", "b", "c", "d")
 
 
 def test_missing_and_corrupt_files(tmp_path, saved):
@@ -97,7 +97,7 @@ def test_checkpoint_content_errors(saved, tmp_path):
 
     with pytest.raises(CheckpointError, match="malformed"):
         load_detector(_edit(saved, tmp_path, "noconfig.pt", drop))
-    with pytest.raises(CheckpointError, match=r"3 foreground classes but preset 'vid' has 30.*--classes underwater"):
+    with pytest.raises(CheckpointError, match=r"4 foreground classes but preset 'vid' has 30.*--classes underwater"):
         load_detector(saved[1], classes="vid")
     with pytest.raises(CheckpointError, match="unknown class preset"):
         load_detector(saved[1], classes="fish")

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tssd_ros.classes import UNDERWATER_CLASSES
 from tssd_ros.cli import main
 from tssd_ros.model import PostprocessConfig, build_detector, save_checkpoint, tiny_config
 
@@ -36,7 +37,7 @@ def check_records(recs: list[dict], n: int, tracked: bool = True) -> None:
         assert set(d) == {"box", "score", "label", "class_name", "track_id"}
         assert len(d["box"]) == 4 and 0.2 < d["score"] <= 1
         assert d["track_id"] is None or (tracked and isinstance(d["track_id"], int) and d["track_id"] >= 0)
-        assert d["class_name"] == ("seaurchin", "scallop", "seacucumber")[d["label"]]
+        assert d["class_name"] == UNDERWATER_CLASSES[d["label"]]
 
 
 def test_detect_folder_of_frames(tmp_path, weights):

@@ -336,7 +336,7 @@ def test_reference_architecture_detected_from_keys(ref_tssd, tmp_path):
 
 def test_reference_class_count_mismatch_is_a_checkpoint_error(ref_tssd):
     _, path = ref_tssd
-    with pytest.raises(CheckpointError, match=r"30 foreground classes.*underwater.*3.*--classes vid"):
+    with pytest.raises(CheckpointError, match=r"30 foreground classes.*underwater.*4.*--classes vid"):
         load_detector(path, classes="underwater")
 
 

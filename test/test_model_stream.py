@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tssd_ros.classes import UNDERWATER_CLASSES
 from tssd_ros.errors import InputError
 from tssd_ros.model import DetectorConfig, PostprocessConfig, build_detector, tiny_config
 from tssd_ros.model.box_coder import decode
@@ -86,7 +87,7 @@ def test_detections_fields_and_runtime_thresholds():
     d = build_detector(tiny_config(), seed=2)
     f = frames(1, 90, 130)[0]
     out = d.step(f)
-    assert len(out) > 0 and out.class_names == ("seaurchin", "scallop", "seacucumber")
+    assert len(out) > 0 and out.class_names == UNDERWATER_CLASSES
     assert out.attention.shape == (len(out), 147)
     np.testing.assert_allclose(np.linalg.norm(out.attention, axis=1), 1, atol=1e-5)  # feature_mean: L2-normalised
     assert out.boxes[:, [0, 2]].max() > 60  # pixels, not normalised

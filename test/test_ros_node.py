@@ -16,10 +16,11 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from vision_msgs.msg import LabelInfo  # noqa: E402
 
+from tssd_ros.classes import UNDERWATER_CLASSES  # noqa: E402
 from tssd_ros.ros.conversions import counts_from_msg  # noqa: E402
 
 pytestmark = pytest.mark.ros
-CLASSES = ["seaurchin", "scallop", "seacucumber"]
+CLASSES = list(UNDERWATER_CLASSES)  # the tiny_weights fixture's classes
 
 
 def diag_values(h: Harness, key: str, timeout: float = 5.0) -> dict:

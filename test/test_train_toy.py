@@ -1,14 +1,12 @@
 """The toy detector really detects toy objects, on stills and over a stream with carried state.
 
-``toy_weights`` is the shared session fixture of conftest.py (``train_toy_detector(..., seed=0)``), trained once
+``toy_weights`` is the shared session fixture of conftest.py (``tssd train config/train/toy.yaml``), trained once
 per session.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
-import torch
 
 from tssd_ros.model import load_detector
 from tssd_ros.train.toy import TOY_CLASSES, make_toy_frame, random_toy_objects, toy_box
@@ -39,15 +37,6 @@ def test_make_toy_frame_boxes_and_determinism():
     # objects outside the frame are dropped, partly outside are clipped
     _, b, lab = make_toy_frame(0, [(1, -50, 10, 20), (1, 2, 64, 20)])
     assert len(b) == 1 and b[0, 0] == 0
-
-
-@pytest.fixture
-def one_thread():
-    """The Detector on 128 px frames gains nothing from a second thread and loses much on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_toy_detector_quality(toy_weights, one_thread):

@@ -1,107 +1,229 @@
-"""`tssd train` and the Trainer on a small MOT-layout sequence of toy frames (both stages, freezing, errors)."""
+"""The one trainer (`tssd train CONFIG.yaml`): each stage learns, freezing holds, checkpoints load and resume."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from tssd_ros.cli import main
 from tssd_ros.model import load_detector
-from tssd_ros.train.toy import TOY_CLASSES, make_toy_frame
-from tssd_ros.train.trainer import PhotometricMirror, TrainConfig, build_optimizers, recurrent_parameters
+from tssd_ros.model.config import tiny_config
+from tssd_ros.model.tssd import TSSD
+from tssd_ros.train.config import run_config_from_dict
+from tssd_ros.train.init import init_heads
+from tssd_ros.train.sources import DataMix, StageDataset, stream_episode
+from tssd_ros.train.trainer import (
+    _collate,
+    build_optimizers,
+    optimizer_step,
+    preprocess_fn,
+    recurrent_parameters,
+    set_trainable,
+    stage_loss,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TOY = ["seaurchin", "scallop", "seacucumber"]
+MODEL = {"backbone": "mobilenet_v1", "temporal": "bottleneck_lstm", "input_size": 96, "alpha": 0.25}
+DATA = [{"kind": "toy", "seeds": "1..6", "options": {"length": 24, "size": 96}}]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions: a second thread buys nothing and, on a busy machine, costs ten times the time."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _cfg(tmp: Path, stages: list[dict], **kw) -> dict:
+    return {"out": str(tmp / "run"), "classes": TOY, "model": MODEL, "data": DATA, "stages": stages,
+            "checkpoint_minutes": 60, **kw}
 
 
-@pytest.fixture(scope="module")
-def toy_seq(tmp_path_factory) -> Path:
-    """12 frames of a moving scallop and urchin in MOT layout with a class column and classes.txt."""
-    root = tmp_path_factory.mktemp("seq") / "toy-01"
-    (root / "img1").mkdir(parents=True)
-    (root / "gt").mkdir()
-    rows = []
-    for t in range(12):
-        img, boxes, labels = make_toy_frame(t, [(1, 30 + 3 * t, 40, 24), (0, 90, 90 - 2 * t, 30)], size=96, seed=3)
-        cv2.imwrite(str(root / "img1" / f"{t + 1:06d}.png"), img)
-        for k, (b, lab) in enumerate(zip(boxes, labels, strict=True)):
-            rows.append(f"{t + 1},{k + 1},{b[0] + 1:.1f},{b[1] + 1:.1f},{b[2] - b[0]:.1f},{b[3] - b[1]:.1f},1,"
-                        f"{lab + 1},1")
-    (root / "gt" / "gt.txt").write_text("\n".join(rows) + "\n")
-    (root / "classes.txt").write_text("\n".join(TOY_CLASSES) + "\n")
-    return root
+STAGES = [
+    {"name": "ssd", "kind": "ssd", "iters": 3, "batch": 4, "lr": 0.01, "warmup": 1, "augment": True},
+    {"name": "tssd", "kind": "tssd", "iters": 2, "batch": 2, "seq_len": 3, "lr": 0.01, "warmup": 1,
+     "freeze_backbone": True, "still_clips_share": 0.0},
+    {"name": "assoc", "kind": "assoc", "iters": 2, "batch": 2, "seq_len": 3, "lr": 0.01, "warmup": 1,
+     "freeze_backbone": True, "still_clips_share": 0.0},
+]
 
 
-def _args(seq: Path, out: Path, *extra: str) -> list[str]:
-    return ["train", "--data", str(seq), "--out", str(out), "--arch", "mobile", "--alpha", "0.25", "--input-size",
-            "64", "--batch", "2", "--quiet", *extra]
+def _batch(cfg, stage_i: int, n: int):
+    mix = DataMix(cfg.data, cfg)
+    st = cfg.stages[stage_i]
+    from tssd_ros.model.config import PreprocessConfig
+
+    ds = StageDataset(mix, st, stage_i, preprocess_fn(PreprocessConfig(input_size=96)), 0, 1000)
+    return _collate([ds[k] for k in range(n)])
 
 
-def test_train_ssd_then_tssd_stage(toy_seq, tmp_path):
-    ssd = tmp_path / "ssd.pt"
-    assert main(_args(toy_seq, ssd, "--stage", "ssd", "--iters", "6", "--lr", "1e-2")) == 0
-    det = load_detector(ssd)
-    assert det.class_names == TOY_CLASSES and det.input_size == 64
-    blob = torch.load(ssd, weights_only=True)
-    meta = blob["metadata"]
-    assert meta["iterations"] == 6 and meta["stage"] == "ssd" and np.isfinite(meta["final_loss"])
-    assert "toy-01" in meta["trained_on"]
-    png = tmp_path / "ssd.loss.png"
-    assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG"
-
-    tssd = tmp_path / "tssd.pt"
-    assert main(_args(toy_seq, tssd, "--stage", "tssd", "--init", str(ssd), "--iters", "3", "--seq-len", "3",
-                      "--lr", "1e-2")) == 0
-    before = blob["state_dict"]
-    after = torch.load(tssd, weights_only=True)["state_dict"]
-    frozen = [k for k in before if k.startswith(("backbone.", "neck."))]
-    cells = [k for k in before if ".cell." in k]
-    heads = [k for k in before if k.startswith("heads.")]
-    assert frozen and cells and heads
-    assert all(torch.equal(before[k], after[k]) for k in frozen)  # backbone + extras frozen (BN stats too)
-    assert any(not torch.equal(before[k], after[k]) for k in cells)  # RMSprop moved the LSTM
-    assert any(not torch.equal(before[k], after[k]) for k in heads)  # SGD moved the heads
+@pytest.mark.parametrize("stage_i", [0, 1, 2])
+def test_one_step_of_each_stage_lowers_its_loss(tmp_path, stage_i):
+    cfg = run_config_from_dict(_cfg(tmp_path, STAGES))
+    stage = cfg.stages[stage_i]
+    torch.manual_seed(0)
+    model = TSSD(tiny_config(num_classes=4, input_size=96))
+    init_heads(model)
+    x, targets = _batch(cfg, stage_i, stage.batch)
+    assert sum(len(t["boxes"]) for clip in (targets if stage.temporal else [targets]) for t in clip) > 0
+    opts = build_optimizers(model, stage)
+    for o in opts:
+        for g in o.param_groups:
+            g["lr"] = 1e-3 * g["base_lr"] / stage.lr
+    set_trainable(model, stage, 10**6, bn_frozen=False)
+    model.eval()  # fixed batch-norm statistics: the same function before and after the step
+    before, _ = stage_loss(model, x, targets, stage, torch.device("cpu"))
+    if stage.kind == "assoc":
+        assert before.association > 0
+    optimizer_step(model, opts, before.total, stage)
+    after, _ = stage_loss(model, x, targets, stage, torch.device("cpu"))
+    assert float(after.total.detach()) < float(before.total.detach())
 
 
-def test_optimizers_split_recurrent_cells():
-    from tssd_ros.model import TSSD, tiny_config
+def test_association_loss_has_a_gradient(tmp_path):
+    cfg = run_config_from_dict(_cfg(tmp_path, STAGES))
+    stage = cfg.stages[2]
+    model = TSSD(tiny_config(num_classes=4, input_size=96))
+    x, targets = _batch(cfg, 2, 2)
+    only_assoc = stage.__class__(**{**stage.__dict__, "loss_loc": 0.0, "loss_conf": 0.0})
+    terms, _ = stage_loss(model, x, targets, only_assoc, torch.device("cpu"))
+    terms.total.backward()
+    grads = [p.grad.abs().sum() for p in model.heads.conf.parameters() if p.grad is not None]
+    assert grads and float(sum(grads)) > 0
 
-    model = TSSD(tiny_config(4, 64))
-    opts, rnn = build_optimizers(model, TrainConfig(stage="tssd"))
+
+def test_stages_freeze_and_checkpoints_load_and_resume(tmp_path, capsys):
+    doc = _cfg(tmp_path, STAGES)
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(doc))
+    # stop after 4 iterations (inside stage 2), then resume with the same command
+    assert main(["train", str(tmp_path / "run.yaml"), "--max-iters", "4", "--quiet"]) == 0
+    assert "resume with the same command" in capsys.readouterr().out
+    run = tmp_path / "run"
+    last = load_detector(run / "last.pt")  # every checkpoint is a detector
+    assert last.class_names == tuple(TOY)
+    ssd = torch.load(run / "ssd.pt", weights_only=True)
+    assert ssd["config"]["stateless"] is True  # the SSD stage's output is the single-frame SSD
+    assert torch.load(run / "last.pt", weights_only=True)["train_state"]["iter"] == 1
+    assert main(["train", str(tmp_path / "run.yaml"), "--quiet"]) == 0
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert [(r["stage"], int(r["iter"])) for r in rows] == (
+        [("ssd", i) for i in (1, 2, 3)] + [("tssd", i) for i in (1, 2)] + [("assoc", i) for i in (1, 2)])
+    # the backbone frozen in stages 2-3 is unchanged, the recurrent cell trained
+    a = torch.load(run / "ssd.pt", weights_only=True)["state_dict"]
+    b = torch.load(run / "assoc.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("backbone."))
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("temporal."))
+    assert (run / "curves.png").stat().st_size > 1000
+    det = load_detector(run / "assoc.pt")
+    det.step(np.zeros((96, 96, 3), np.uint8))
+
+
+def test_resume_refuses_another_model(tmp_path):
+    doc = _cfg(tmp_path, STAGES[:1])
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(doc))
+    assert main(["train", str(tmp_path / "a.yaml"), "--max-iters", "1", "--quiet"]) == 0
+    doc["model"] = {**MODEL, "alpha": 0.5}
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(doc))
+    assert main(["train", str(tmp_path / "b.yaml"), "--quiet"]) != 0
+
+
+def test_stream_episodes_continue_a_video_and_restart_staggered(tmp_path):
+    st = {"name": "s", "kind": "tssd", "iters": 20, "batch": 4, "seq_len": 2, "stream_episode": 4,
+          "still_clips_share": 0.0}
+    cfg = run_config_from_dict(_cfg(tmp_path, [st]))
+    stage = cfg.stages[0]
+    pos = [[stream_episode(stage, it, b)[1] for b in range(4)] for it in range(6)]
+    assert pos[0] == [0, 1, 2, 3] and pos[1] == [1, 2, 3, 0]  # one slot restarts per iteration
+    mix = DataMix(cfg.data, cfg)
+    ds = StageDataset(mix, stage, 0, preprocess_fn(__import__("tssd_ros.model.config", fromlist=["x"])
+                                                   .PreprocessConfig(input_size=96)), 0, 1000)
+    # slot 0 at iterations 1 and 2 (same episode): the second clip continues the first
+    s1, i1 = ds._stream_frames(1 * 4 + 0)
+    s2, i2 = ds._stream_frames(2 * 4 + 0)
+    assert s1 is s2 and (i2[0] - i1[-1]) % len(s1) == (i1[1] - i1[0]) % len(s1)
+
+
+def test_pretrained_backbone_loads_strictly(tmp_path):
+    from tssd_ros.errors import CheckpointError
+    from tssd_ros.train.pretrained import load_pretrained_backbone
+
+    model = TSSD(tiny_config(num_classes=4, input_size=96))
+    sd = {f"backbone.{k}": v for k, v in model.backbone.state_dict().items()}
+    blob = {k[len("backbone."):]: torch.randn_like(v) if v.is_floating_point() else v for k, v in sd.items()}
+    blob["fc.weight"] = torch.zeros(10, 8)
+    torch.save(blob, tmp_path / "bb.pth")
+    info = load_pretrained_backbone(model, tmp_path / "bb.pth")
+    assert len(info["sha256"]) == 64
+    assert torch.equal(model.backbone.features[3][1][0].weight, blob["features.3.1.0.weight"])
+    del blob["features.13.1.1.bias"]
+    torch.save(blob, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load_pretrained_backbone(model, tmp_path / "bad.pth")
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "pretrained"
+
+
+@pytest.mark.skipif(not (SHARED / "mobilenet_v1_0.5.pth").is_file(), reason="../shared/pretrained is absent")
+def test_shared_pretrained_mobilenets_fit_the_backbone():
+    """The ImageNet files load strictly and, in eval mode, classify (their own fc on our features): a
+    constant image gives the same top class twice and the features are not degenerate."""
+    from tssd_ros.model.config import DetectorConfig
+    from tssd_ros.train.pretrained import load_pretrained_backbone
+
+    for alpha, name in ((0.5, "mobilenet_v1_0.5.pth"), (0.75, "mobilenet_v1_0.75.pth")):
+        model = TSSD(DetectorConfig(backbone="mobilenet_v1", temporal="none", num_classes=5, input_size=160,
+                                    alpha=alpha, min_stride=8)).eval()
+        info = load_pretrained_backbone(model, SHARED / name)
+        assert info["source"]
+        with torch.no_grad():
+            feats = model.backbone(torch.rand(1, 3, 160, 160) * 2 - 1)
+        assert [f.shape[-1] for f in feats] == [20, 10, 5]
+        assert float(feats[-1].std()) > 0.01
+
+
+def test_recurrent_parameters_get_rmsprop(tmp_path):
+    cfg = run_config_from_dict(_cfg(tmp_path, STAGES))
+    model = TSSD(tiny_config(num_classes=4, input_size=96))
+    opts = build_optimizers(model, cfg.stages[1])
     assert [type(o).__name__ for o in opts] == ["SGD", "RMSprop"]
-    assert {id(p) for p in rnn} == {id(p) for p in recurrent_parameters(model)}
-    sgd, rms = opts
-    assert sgd.defaults["momentum"] == 0.9 and sgd.defaults["weight_decay"] == 5e-4
-    assert rms.defaults["weight_decay"] == 5e-4 and rms.defaults["lr"] == 1e-4
-    n_all = sum(1 for _ in model.parameters())
-    assert len(sgd.param_groups[0]["params"]) + len(rms.param_groups[0]["params"]) == n_all
+    assert {id(p) for p in opts[1].param_groups[0]["params"]} == {id(p) for p in recurrent_parameters(model)}
+    st = cfg.stages[1].__class__(**{**cfg.stages[1].__dict__, "backbone_lr_mult": 0.1})
+    sgd = build_optimizers(model, st)[0]
+    assert [g["base_lr"] for g in sgd.param_groups] == [st.lr, pytest.approx(st.lr * 0.1)]
+    assert {id(p) for p in sgd.param_groups[1]["params"]} == {id(p) for p in model.backbone.parameters()}
 
 
-def test_mirror_flips_boxes():
-    aug = PhotometricMirror(seed=1)
-    img = np.zeros((10, 20, 3), np.uint8)
-    img[:, :5] = 200
-    flipped = [aug(img, np.array([[0.0, 0, 5, 10]]), np.array([0])) for _ in range(10)]
-    mirrored = [b for im, b, _ in flipped if b[0, 0] == 15.0]
-    assert mirrored and all(b[0, 2] == 20.0 for b in mirrored)
-    assert any(b[0, 0] == 0.0 for _, b, _ in flipped)
-
-
-def test_bad_inputs_are_one_line_errors(toy_seq, tmp_path, capsys):
-    assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "w.pt")]) == 2
+@pytest.mark.parametrize("bad,match", [
+    ({"stages": [{"name": "a", "kind": "video"}]}, "kind must be one of"),
+    ({"data": [{"kind": "coco"}]}, "needs a path"),
+    ({"stages": [{"name": "a", "iters": 0}]}, "iters must be >= 1"),
+    ({"model": {**MODEL, "alpha": "x"}}, None),
+    ({"bogus": 1}, "unknown keys"),
+])
+def test_bad_configs_are_one_line_errors(tmp_path, capsys, bad, match):
+    doc = {**_cfg(tmp_path, STAGES[:1]), **bad}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(doc))
+    assert main(["train", str(tmp_path / "c.yaml"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "nope" in err
-    assert main(_args(toy_seq, tmp_path, "--iters", "1")) == 2  # --out is a directory
-    assert "directory" in capsys.readouterr().err
-    assert main(_args(toy_seq, tmp_path / "w.pt", "--init", str(tmp_path / "missing.pt"))) == 2
-    assert "not found" in capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and (match is None or match in err)
+
+
+def test_ddp_with_torchrun_on_cpu(tmp_path):
+    """Two processes (gloo) train one run: each takes every other sample, rank 0 writes the checkpoints."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
+    doc = _cfg(tmp_path, [{**STAGES[0], "iters": 2}], threads=1)
+    (tmp_path / "ddp.yaml").write_text(yaml.safe_dump(doc))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "tssd_ros.cli", "train",
+                        str(tmp_path / "ddp.yaml"), "--quiet"], capture_output=True, text=True, timeout=300,
+                       env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert [int(x["iter"]) for x in rows] == [1, 2]  # one writer
+    assert load_detector(tmp_path / "run" / "ssd.pt").class_names == tuple(TOY)

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     ota = OTAConfig(**ota_changes_from_params(params))
     pipe = Pipeline(det, ota, config=PipelineConfig(max_gap_s=float(params["max_gap_s"])))
     dive = _dive(out, args.seed, args.frames, args.preset)
-    seq = load_mot_sequence(dive, tuple(det.class_names))
+    seq = load_mot_sequence(dive)  # the dive's own classes.txt; matched to the detector's by name
 
     count, frames = read_frames(dive / "bag")
     names = tuple(det.class_names)
@@ -117,7 +117,10 @@ def run(args: argparse.Namespace) -> int:
         rows = [np.hstack(sheet[i:i + 2]) for i in range(0, len(sheet) - len(sheet) % 2, 2)] or [sheet[0]]
         cv2.imwrite(str(out / "annotated_frames.png"), np.vstack(rows))
 
-    true = true_counts_over_time([seq.targets(i) for i in range(len(seq))], len(names), min_frames=ota.min_hits)
+    true_all = true_counts_over_time([seq.targets(i) for i in range(len(seq))], len(seq.class_names),
+                                     min_frames=ota.min_hits)
+    true = np.stack([true_all[:, seq.class_names.index(c)] if c in seq.class_names else np.zeros(len(true_all), int)
+                     for c in names], 1)
     _plot_counts(out / "counts_over_time.png", pred_counts, true, names, seq.frame_rate)
     final = pipe.counts()
     print(f"\n{count} frames in {wall:.1f} s ({count / max(wall, 1e-9):.1f} frames/s end to end, inference "

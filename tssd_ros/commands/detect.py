@@ -12,9 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tssd_ros.data.sequence import is_image_file
 from tssd_ros.errors import InputError, TssdError
-
-IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +43,7 @@ def iter_frames(source: str | Path) -> tuple[int, Iterator[np.ndarray]]:
     """(frame count or 0 if unknown, iterator of BGR uint8 frames) for a folder of images or a video file."""
     src = Path(source)
     if src.is_dir():
-        files = sorted(f for f in src.iterdir() if f.suffix.lower() in IMAGE_EXTS)
+        files = sorted(f for f in src.iterdir() if is_image_file(f))
         if not files:
             raise InputError(f"no .jpg/.png frames in folder {str(src)!r}")
 

@@ -1,4 +1,9 @@
-"""``tssd eval``: detection AP, tracking (HOTA/MOTA/IDF1), count error and score stability of a model."""
+"""``tssd eval``: detection AP, tracking (HOTA/MOTA/IDF1), count error and score stability of a model.
+
+Two modes: annotated sequences (``--data``/``--benchmark``: one online pass with tracker and counter, VOC AP)
+or annotated stills (``--coco``/``--yolo``: COCO mAP@0.5 and @0.5:0.95 via pycocotools, the recurrent state
+reset before every image, as published still-image detectors are scored).
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,33 @@ from tssd_ros.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="evaluate a model on annotated sequences or a named benchmark",
-                       description="Run detector + OTA tracker + counter over each sequence as one stream and "
-                       "write a JSON report with per-class AP@0.5/mAP, HOTA/MOTA/IDF1/ID switches, count error "
-                       "and score stability, plus PNG plots (precision-recall, counts over time).")
+    p = sub.add_parser("eval", help="evaluate a model on annotated sequences, a named benchmark or stills",
+                       description="Sequences (--data/--benchmark): run detector + OTA tracker + counter over each "
+                       "sequence as one stream and write a JSON report with per-class AP@0.5/mAP, HOTA/MOTA/IDF1/ID "
+                       "switches, count error and score stability, plus PNG plots (precision-recall, counts over "
+                       "time). Stills (--coco/--yolo): COCO mAP@0.5 and mAP@0.5:0.95 per class (pycocotools), "
+                       "written as DIR/metrics.json and DIR/pr_curve.png.")
     p.add_argument("--weights", required=True, help="model checkpoint (.pt/.pth)")
     p.add_argument("--data", nargs="+", default=[], metavar="SEQ_DIR",
                    help="MOT sequence folders (img1/, gt/gt.txt) or folders of them")
     p.add_argument("--benchmark", help="named benchmark (benchmarks/NAME.yaml), e.g. underwater")
     p.add_argument("--cache-dir", help="where benchmark sequences are rendered (default benchmarks/cache/NAME)")
     p.add_argument("--baseline", help="second checkpoint evaluated side by side (e.g. the single-frame SSD)")
-    p.add_argument("--out", default="eval_report.json", help="JSON report path; plots are written beside it")
+    p.add_argument("--coco", metavar="JSON", help="annotated stills as COCO detection json (instead of sequences)")
+    p.add_argument("--images", metavar="ROOT", help="with --coco: folder the json's file_name is relative to "
+                   "(default: the json's folder)")
+    p.add_argument("--yolo", metavar="IMAGE_DIR", help="annotated stills as a YOLO image folder (labels in the "
+                   "matching labels/ folder)")
+    p.add_argument("--labels", metavar="LABEL_DIR", help="with --yolo: the label folder, when not images->labels")
+    p.add_argument("--names", metavar="FILE", help="with --yolo: class names (classes.txt or data.yaml)")
+    p.add_argument("--limit", type=int, help="with --coco/--yolo: evaluate only the first N images")
+    p.add_argument("--clips", type=int, default=1, metavar="N",
+                   help="with --coco/--yolo: make each still a moving-camera clip of N frames (state carried) and "
+                   "add temporal figures: score change, flicker (default 1: plain stills)")
+    p.add_argument("--conf-threshold", type=float, help="with --coco/--yolo: score threshold while evaluating "
+                   "(default: the model's, capped at 0.01, since mAP needs the full ranking)")
+    p.add_argument("--out", help="sequences: JSON report path, plots beside it (default eval_report.json); "
+                   "stills: output folder for metrics.json and pr_curve.png (default eval_stills)")
     p.add_argument("--min-hits", type=int, default=5, help="matches before an identity counts (default 5)")
     p.add_argument("--min-visibility", type=float, default=0.3, help="gt below this visibility is ignored")
     p.add_argument("--min-size", type=float, default=8.0, help="gt with a box side below this (px) is ignored")
@@ -49,10 +70,81 @@ def _sequences(args: argparse.Namespace) -> tuple[list, str]:
     return [load_mot_sequence(d) for d in dirs], ", ".join(source)
 
 
+def _stills(args: argparse.Namespace) -> tuple:
+    from tssd_ros.data.stills import load_coco, load_yolo
+
+    if args.coco and args.yolo:
+        raise InputError("pass either --coco or --yolo, not both")
+    if args.data or args.benchmark:
+        raise InputError("stills (--coco/--yolo) and sequences (--data/--benchmark) are evaluated separately")
+    if args.baseline:
+        raise InputError("--baseline is for sequences; evaluate each checkpoint on stills with its own --out")
+    if args.coco:
+        if args.labels or args.names:
+            raise InputError("--labels/--names go with --yolo; a COCO json names its own classes")
+        return load_coco(args.coco, image_root=args.images), f"coco:{args.coco}"
+    if args.images:
+        raise InputError("--images goes with --coco (for --yolo the folder is the argument)")
+    return load_yolo(args.yolo, label_dir=args.labels, names_file=args.names), f"yolo:{args.yolo}"
+
+
+def run_stills(args: argparse.Namespace) -> int:
+    """COCO mAP of one checkpoint on annotated stills: metrics.json, pr_curve.png and a table on stdout."""
+    import json
+
+    from tssd_ros.eval.coco import evaluate_stills, save_pr_curves
+    from tssd_ros.eval.report import _nan_to_none
+    from tssd_ros.model import load_detector
+
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"--limit must be >= 1, got {args.limit}")
+    if args.conf_threshold is not None and not 0 <= args.conf_threshold < 1:
+        raise InputError(f"--conf-threshold must be in [0, 1), got {args.conf_threshold}")
+    out = Path(args.out or "eval_stills")
+    if out.suffix.lower() == ".json":
+        raise InputError(f"--out is a folder for stills (metrics.json and pr_curve.png go in it), got {out}")
+    stills, source = _stills(args)
+    det = load_detector(args.weights, device=args.device)
+    t0 = time.time()
+    if not 1 <= args.clips <= 1000:
+        raise InputError(f"--clips must be in [1, 1000], got {args.clips}")
+    res = evaluate_stills(det, stills, conf_threshold=args.conf_threshold, progress=not args.quiet,
+                          limit=args.limit, clip_len=args.clips)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"weights": str(args.weights), "data": source, "class_names": list(stills.class_names),
+           "seconds": round(time.time() - t0, 2), **res}
+    metrics = out / "metrics.json"
+    metrics.write_text(json.dumps(_nan_to_none(doc), indent=2) + "\n")
+    png = save_pr_curves(res, out / "pr_curve.png")
+
+    def f(v: float | None) -> str:
+        return "    -" if v is None else f"{v:.3f}"
+
+    w = max(len("class"), *(len(c) for c in res["per_class"]))
+    print(f"{'class':<{w}}  {'n_gt':>6}  {'AP50':>6}  {'AP50:95':>7}")
+    for c, d in res["per_class"].items():
+        print(f"{c:<{w}}  {d['n_gt']:>6}  {f(d['AP50']):>6}  {f(d['AP50_95']):>7}")
+    print(f"{'all':<{w}}  {sum(d['n_gt'] for d in res['per_class'].values()):>6}  {f(res['mAP50']):>6}  "
+          f"{f(res['mAP50_95']):>7}")
+    if "clips" in res:
+        c = res["clips"]
+        print(f"clips of {c['length']} frames: mean |score change| {c['mean_abs_score_change']:.3f}, "
+              f"flicker {c['flicker']:.3f}, recall at threshold {c['recall_at_threshold']:.3f}")
+    print(f"{res['images']} images, {res['images_per_s']:.1f} images/s; wrote {metrics}, {png}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from tssd_ros.eval.report import EvalOptions, evaluate_model, write_report
     from tssd_ros.model import load_detector
 
+    if args.coco or args.yolo:
+        return run_stills(args)
+    if args.limit is not None or args.conf_threshold is not None:
+        raise InputError("--limit/--conf-threshold go with --coco/--yolo (use --max-frames for sequences)")
+    if args.images or args.labels or args.names:
+        raise InputError("--images/--labels/--names go with --coco/--yolo")
+    args.out = args.out or "eval_report.json"
     if args.min_hits < 1:
         raise InputError(f"--min-hits must be >= 1, got {args.min_hits}")
     if args.max_frames is not None and args.max_frames < 1:

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from tssd_ros.data.classes import UNDERWATER_CLASSES
+from tssd_ros.classes import UNDERWATER_CLASSES
 from tssd_ros.data.mot import format_gt_rows, write_seqinfo
 from tssd_ros.data.synth import GENERATOR_VERSION, DiveRenderer, SynthConfig
 from tssd_ros.errors import InputError

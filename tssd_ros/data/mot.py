@@ -15,11 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tssd_ros.data.classes import UNDERWATER_CLASSES
-from tssd_ros.data.sequence import FrameTargets, read_image
+from tssd_ros.classes import UNDERWATER_CLASSES
+from tssd_ros.data.sequence import IMAGE_EXTS, FrameTargets, read_image
 from tssd_ros.errors import InputError
-
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def write_seqinfo(root: Path, name: str, frame_rate: float, length: int, width: int, height: int,

@@ -61,6 +61,14 @@ class VideoSequence(Protocol):
     def targets(self, index: int) -> FrameTargets: ...
 
 
+IMAGE_EXTS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def is_image_file(path: Path) -> bool:
+    """Whether ``path`` names an image by its extension (case-insensitive), the one rule every loader uses."""
+    return path.suffix.lower() in IMAGE_EXTS
+
+
 def read_image(path: Path) -> np.ndarray:
     """cv2.imread that raises a one-line InputError instead of returning None."""
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)

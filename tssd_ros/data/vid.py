@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tssd_ros.data.classes import UNDERWATER_CLASSES
-from tssd_ros.data.sequence import FrameTargets, read_image
+from tssd_ros.classes import UNDERWATER_ALIASES, UNDERWATER_CLASSES
+from tssd_ros.data.sequence import IMAGE_EXTS, FrameTargets, is_image_file, read_image
 from tssd_ros.errors import InputError
 
 VID_WNIDS: dict[str, str] = {
@@ -35,10 +35,6 @@ VID_WNIDS: dict[str, str] = {
     "n02391049": "zebra",
 }
 VID_CLASSES: tuple[str, ...] = tuple(VID_WNIDS.values())
-# names other projects use for the same animals
-UNDERWATER_ALIASES: dict[str, str] = {"echinus": "seaurchin", "holothurian": "seacucumber", "sea_urchin": "seaurchin",
-                                      "sea_cucumber": "seacucumber", "urchin": "seaurchin"}
-IMAGE_EXTS = (".JPEG", ".jpeg", ".jpg", ".JPG", ".png", ".PNG")
 
 
 def parse_voc_xml(path: Path, class_names: tuple[str, ...], name_map: dict[str, str] | None = None,
@@ -109,11 +105,12 @@ def _snippet(data_dir: Path, ann_dir: Path, rel: str, frames: list[str] | None, 
     if not img_dir.is_dir():
         raise InputError(f"missing snippet folder {img_dir}")
     if frames is None:
-        imgs = sorted(p for p in img_dir.iterdir() if p.suffix in IMAGE_EXTS)
+        imgs = sorted(p for p in img_dir.iterdir() if is_image_file(p))
     else:
         imgs = []
         for f in frames:
-            hit = next((img_dir / (f + e) for e in IMAGE_EXTS if (img_dir / (f + e)).is_file()), None)
+            exts = (*IMAGE_EXTS, *(x.upper() for x in IMAGE_EXTS))
+            hit = next((img_dir / (f + e) for e in exts if (img_dir / (f + e)).is_file()), None)
             if hit is None:
                 raise InputError(f"missing image {img_dir / f}.JPEG listed in the image set")
             imgs.append(hit)
@@ -134,7 +131,7 @@ def load_vid(root: str | Path, split: str = "train", image_set: str | Path | Non
         base = data_dir / split
         if not base.is_dir():
             raise InputError(f"{root}: no Data/VID/{split} folder")
-        dirs = sorted({p.parent for p in base.rglob("*") if p.suffix in IMAGE_EXTS})
+        dirs = sorted({p.parent for p in base.rglob("*") if is_image_file(p)})
         return [_snippet(data_dir, ann_dir, str(d.relative_to(data_dir)), None, **kw) for d in dirs]
     lst = Path(image_set)
     if not lst.is_file():
@@ -163,7 +160,7 @@ def load_voc_folder(root: str | Path, class_names: tuple[str, ...] = UNDERWATER_
     root = Path(root)
     img_dir = root / "JPEGImages" if (root / "JPEGImages").is_dir() else root
     ann_dir = root / "Annotations" if (root / "Annotations").is_dir() else img_dir
-    imgs = sorted(p for p in img_dir.iterdir() if p.suffix in IMAGE_EXTS) if img_dir.is_dir() else []
+    imgs = sorted(p for p in img_dir.iterdir() if is_image_file(p)) if img_dir.is_dir() else []
     if not imgs:
         raise InputError(f"{root}: no images found (expected *.jpg/*.png, or JPEGImages/)")
     xmls = [ann_dir / (p.stem + ".xml") for p in imgs]

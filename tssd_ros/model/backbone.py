@@ -91,41 +91,73 @@ class VGG16Backbone(nn.Module):
 
 
 def _ch(c: float) -> int:
-    return max(8, int(round(c)))
+    """TF-slim's channel rule, ``max(int(c * width), 8)``: the pretrained files are built with it."""
+    return max(8, int(c))
 
 
-def conv_bn(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout), nn.ReLU6(True)
-    )
+class Conv2dSame(nn.Conv2d):
+    """Conv with TensorFlow ``SAME`` padding (the extra pixel goes bottom/right on stride 2).
+
+    Why: the ImageNet MobileNets in ``shared/pretrained`` were trained with it; symmetric padding shifts
+    every stride-2 map by half a pixel and the unchanged features lose accuracy. Output size: ceil(n / s).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s, k = self.stride[0], self.kernel_size[0]
+        if s == 1:
+            return F.conv2d(x, self.weight, self.bias, 1, k // 2, 1, self.groups)
+        h, w = x.shape[-2:]
+        ph = max((-(-h // s) - 1) * s + k - h, 0)
+        pw = max((-(-w // s) - 1) * s + k - w, 0)
+        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+        return F.conv2d(x, self.weight, self.bias, s, 0, 1, self.groups)
 
 
-def dw_sep(cin: int, cout: int, stride: int) -> nn.Sequential:
+def conv_bn(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, tf_padding: bool = True
+            ) -> nn.Sequential:
+    """Conv (no bias) + BN + ReLU6; keys ``0`` (conv) and ``1`` (BN) as TF-slim MobileNets in PyTorch."""
+    conv: nn.Conv2d = (Conv2dSame(cin, cout, k, stride, 0, groups=groups, bias=False) if tf_padding
+                       else nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False))
+    return nn.Sequential(conv, nn.BatchNorm2d(cout), nn.ReLU6(True))
+
+
+def dw_sep(cin: int, cout: int, stride: int, tf_padding: bool = True) -> nn.Sequential:
     """Depthwise-separable block: 3x3 depthwise + 1x1 pointwise, each BN + ReLU6."""
-    return nn.Sequential(conv_bn(cin, cin, 3, stride, groups=cin), conv_bn(cin, cout, 1))
+    return nn.Sequential(conv_bn(cin, cin, 3, stride, groups=cin, tf_padding=tf_padding),
+                         conv_bn(cin, cout, 1, tf_padding=tf_padding))
 
 
 _MOBILENET = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)) + ((512, 1),) * 5 + ((1024, 2), (1024, 1))
 
 
 class MobileNetV1Backbone(nn.Module):
-    """MobileNetV1 (width alpha) -> [Conv11 (stride 16, 512a), Conv13 (stride 32, 1024a)]."""
+    """MobileNetV1 (width alpha) in the layout of ``shared/pretrained/mobilenet_v1_*.pth`` (``features.N``).
 
-    def __init__(self, alpha: float = 1.0) -> None:
+    Returns the stride-8 map (block 5, only with ``min_stride=8``: small animals), Conv11 (stride 16) and
+    Conv13 (stride 32).
+    """
+
+    def __init__(self, alpha: float = 1.0, min_stride: int = 16, tf_padding: bool = True) -> None:
         super().__init__()
-        layers: list[nn.Module] = [conv_bn(3, _ch(32 * alpha), 3, 2)]
+        if min_stride not in (8, 16):
+            raise ValueError(f"min_stride must be 8 or 16, got {min_stride}")
+        layers: list[nn.Module] = [conv_bn(3, _ch(32 * alpha), 3, 2, tf_padding=tf_padding)]
         c = _ch(32 * alpha)
+        chans = []
         for cout, s in _MOBILENET:
-            layers.append(dw_sep(c, _ch(cout * alpha), s))
+            layers.append(dw_sep(c, _ch(cout * alpha), s, tf_padding))
             c = _ch(cout * alpha)
-        self.layers = nn.ModuleList(layers)
-        self.out_channels = (_ch(512 * alpha), _ch(1024 * alpha))
+            chans.append(c)
+        self.features = nn.ModuleList(layers)
+        self.min_stride = min_stride
+        self.taps = (5, 11, 13) if min_stride == 8 else (11, 13)  # features[k] outputs that are sources
+        self.out_channels = tuple(chans[k - 1] for k in self.taps)
 
     @staticmethod
-    def feature_sizes(input_size: int) -> tuple[int, ...]:
-        """Sizes of Conv11, Conv13 and the four extras (each stride-2 3x3 pad 1: ceil(n / 2))."""
+    def feature_sizes(input_size: int, min_stride: int = 16) -> tuple[int, ...]:
+        """Sizes of the backbone taps and the extras after them (every stride-2 layer: ceil(n / 2)); six maps."""
         n = input_size
-        for _ in range(4):
+        for _ in range(3 if min_stride == 8 else 4):
             n = (n + 1) // 2
         sizes = [n]
         for _ in range(5):
@@ -134,12 +166,12 @@ class MobileNetV1Backbone(nn.Module):
         return tuple(sizes)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        for k in range(12):  # stem + 11 blocks = Conv11
-            x = self.layers[k](x)
-        conv11 = x
-        for k in range(12, len(self.layers)):
-            x = self.layers[k](x)
-        return [conv11, x]
+        out = []
+        for k, layer in enumerate(self.features):
+            x = layer(x)
+            if k in self.taps:
+                out.append(x)
+        return out
 
 
 class MobileExtras(nn.Module):
@@ -148,14 +180,16 @@ class MobileExtras(nn.Module):
     Runs after the temporal unit (LSTM-SSD places the LSTM after Conv13 and builds the SSD maps on it).
     """
 
-    def __init__(self, in_channels: int, alpha: float = 1.0) -> None:
+    def __init__(self, in_channels: int, alpha: float = 1.0, count: int = 4, tf_padding: bool = True) -> None:
         super().__init__()
-        outs = [_ch(c * 0.5 * alpha) for c in (512, 256, 256, 128)]
+        outs = [_ch(c * 0.5 * alpha) for c in (512, 256, 256, 128)][:count]
         blocks = []
         c = in_channels
         for o in outs:
             mid = _ch(o / 2)
-            blocks.append(nn.Sequential(conv_bn(c, mid, 1), conv_bn(mid, mid, 3, 2, groups=mid), conv_bn(mid, o, 1)))
+            blocks.append(nn.Sequential(conv_bn(c, mid, 1, tf_padding=tf_padding),
+                                        conv_bn(mid, mid, 3, 2, groups=mid, tf_padding=tf_padding),
+                                        conv_bn(mid, o, 1, tf_padding=tf_padding)))
             c = o
         self.blocks = nn.ModuleList(blocks)
         self.out_channels = tuple(outs)

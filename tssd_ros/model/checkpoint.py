@@ -28,7 +28,7 @@ from tssd_ros.model.presets import CLASS_PRESETS, POSTPROCESS_PRESETS, preset_fo
 from tssd_ros.model.tssd import TSSD
 
 FORMAT = "tssd_ros.detector"
-VERSION = 1
+VERSION = 2  # 2: MobileNet keys backbone.features.N (pretrained layout), TF SAME padding
 
 _REF_RULES = (
     (re.compile(r"^(?:vgg|backbone)\.(\d+)\.(weight|bias)$"), r"backbone.vgg.\1.\2"),
@@ -226,11 +226,15 @@ def load_detector(
         if int(blob.get("version", 0)) > VERSION:
             raise CheckpointError(f"{path.name} has format version {blob.get('version')}; update tssd_ros")
         try:
-            cfg = DetectorConfig.from_dict(dict(blob["config"]))
+            cfg_dict = dict(blob["config"])
+            sd = dict(blob["state_dict"])
+            if int(blob.get("version", 0)) < 2 and cfg_dict.get("backbone") == "mobilenet_v1":
+                cfg_dict["tf_padding"] = False  # version 1 MobileNets: symmetric padding, backbone.layers.N
+                sd = {k.replace("backbone.layers.", "backbone.features.", 1): v for k, v in sd.items()}
+            cfg = DetectorConfig.from_dict(cfg_dict)
             pre = PreprocessConfig.from_dict(dict(blob["preprocess"]))
             post = PostprocessConfig.from_dict(dict(blob["postprocess"]))
             stored = tuple(blob["class_names"])
-            sd = dict(blob["state_dict"])
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{path.name}: malformed project checkpoint ({e})") from None
         ref = False

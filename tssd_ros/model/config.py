@@ -12,7 +12,7 @@ from typing import Any
 
 BACKBONES = ("vgg16", "mobilenet_v1")
 TEMPORALS = ("ac_lstm", "conv_lstm", "bottleneck_lstm", "none")
-PRIOR_CONFIGS = ("v2", "v3", "mobile")
+PRIOR_CONFIGS = ("v2", "v3", "mobile", "mobile_small")
 
 
 @dataclass
@@ -26,11 +26,17 @@ class DetectorConfig:
         MobileNet Conv13, LSTM-SSD); ``auto`` picks by backbone.
     num_classes: including background (index 0).
     priors: ``v2`` (VID, 4/6 anchors), ``v3`` (MOT, 5 tall anchors), ``mobile`` (v2 scales on the mobile
-        feature maps); ``auto`` picks v2 for VGG and mobile for MobileNet.
+        feature maps), ``mobile_small`` (anchors from 0.0375 of the input: 12 px at 320, for small animals);
+        ``auto`` picks v2 for VGG, mobile_small for MobileNet with ``min_stride`` 8, else mobile.
     alpha: MobileNet width multiplier (alpha_ssd = 0.5 alpha, alpha_lstm = 0.25 alpha).
     dropout: on the gated feature before the recurrent cell, training only.
     lstm_activation: phi of the Bottleneck-LSTM (``relu`` as the paper, ``relu6`` as its TF code: bounded
         state over endless ROV streams).
+    min_stride: MobileNet only: 16 (sources Conv11, Conv13 + 4 extras, LSTM-SSD) or 8 (block 5's stride-8
+        map, Conv11, Conv13 + 3 extras): urchins of 10-20 px need the stride-8 level.
+    tf_padding: MobileNet only: TensorFlow SAME padding, as the ImageNet-pretrained files were trained.
+    stateless: the recurrent state is zero at every frame: the single-frame SSD of the same network (what the
+        SSD stage of training produces; the baseline a TSSD is compared with).
     """
 
     backbone: str = "vgg16"
@@ -42,8 +48,15 @@ class DetectorConfig:
     alpha: float = 1.0
     dropout: float = 0.2
     lstm_activation: str = "relu6"
+    min_stride: int = 16
+    tf_padding: bool = True
+    stateless: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.alpha, (int, float)) or not 0 < self.alpha <= 4:
+            raise ValueError(f"alpha must be a number in (0, 4], got {self.alpha!r}")
+        if not isinstance(self.input_size, int) or not 32 <= self.input_size <= 2048:
+            raise ValueError(f"input_size must be an integer in [32, 2048], got {self.input_size!r}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         if self.temporal not in TEMPORALS:
@@ -51,7 +64,9 @@ class DetectorConfig:
         if self.placement == "auto":
             self.placement = "lh_tu" if self.backbone == "vgg16" else "conv13"
         if self.priors == "auto":
-            self.priors = "v2" if self.backbone == "vgg16" else "mobile"
+            self.priors = "v2" if self.backbone == "vgg16" else ("mobile_small" if self.min_stride == 8 else "mobile")
+        if self.min_stride not in (8, 16) or (self.backbone == "vgg16" and self.min_stride != 16):
+            raise ValueError("min_stride must be 16, or 8 with the MobileNet backbone")
         if self.priors not in PRIOR_CONFIGS:
             raise ValueError(f"priors must be one of {PRIOR_CONFIGS}, got {self.priors!r}")
         if self.backbone == "vgg16" and (self.input_size != 300 or self.placement != "lh_tu"):
@@ -136,7 +151,7 @@ class Metadata:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def tiny_config(num_classes: int = 4, input_size: int = 128, temporal: str = "bottleneck_lstm") -> DetectorConfig:
+def tiny_config(num_classes: int = 5, input_size: int = 128, temporal: str = "bottleneck_lstm") -> DetectorConfig:
     """A mobile TSSD cheap enough for tests of other modules (alpha 0.25, steps in a few ms on CPU)."""
     return DetectorConfig(
         backbone="mobilenet_v1", temporal=temporal, num_classes=num_classes, input_size=input_size, alpha=0.25

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tssd_ros.classes import UNDERWATER_CLASSES
 from tssd_ros.model.config import PostprocessConfig
 
 # ImageNet VID, in the devkit's class-index order (1..30; background is 0).
@@ -11,7 +12,6 @@ VID_CLASSES = (
     "red_panda", "sheep", "snake", "squirrel", "tiger", "train", "turtle", "watercraft", "whale", "zebra",
 )
 MOT_CLASSES = ("pedestrian",)
-UNDERWATER_CLASSES = ("seaurchin", "scallop", "seacucumber")
 
 CLASS_PRESETS: dict[str, tuple[str, ...]] = {
     "vid": VID_CLASSES,

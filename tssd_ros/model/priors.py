@@ -47,15 +47,17 @@ _SSD300 = dict(
 
 def prior_config(name: str, input_size: int = 300, feature_maps: tuple[int, ...] | None = None) -> PriorConfig:
     """``v2`` (ImageNet VID, 8732 priors), ``v3`` (MOT: ars 1/2, 1/3, 1/4 without flip, 5 per location, 9700
-    priors) or ``mobile`` (the v2 relative scales on the given feature maps, centres on the map grid)."""
+    priors), ``mobile`` (the v2 relative scales on the given feature maps, centres on the map grid) or
+    ``mobile_small`` (the same with scales from 0.0375 to 1.0 of the input: seabed animals of 10-70 px)."""
     if name == "v2":
         return PriorConfig(**_SSD300, aspect_ratios=_V2_ARS, flip=True)
     if name == "v3":
         return PriorConfig(**_SSD300, aspect_ratios=((1 / 2, 1 / 3, 1 / 4),) * 6, flip=False)
-    if name == "mobile":
+    if name in ("mobile", "mobile_small"):
         if feature_maps is None:
             raise ValueError("mobile priors need the feature-map sizes")
-        rel = (0.1, 0.2, 0.37, 0.54, 0.71, 0.88, 1.05)
+        rel = ((0.1, 0.2, 0.37, 0.54, 0.71, 0.88, 1.05) if name == "mobile"
+               else (0.0375, 0.1, 0.2, 0.35, 0.55, 0.75, 1.0))
         return PriorConfig(
             image_size=input_size,
             feature_maps=tuple(feature_maps),

@@ -50,14 +50,14 @@ class TSSD(nn.Module):
             separable = False
         else:
             a = config.alpha
-            self.backbone = MobileNetV1Backbone(a)
-            c11, c13 = self.backbone.out_channels
-            self.feature_sizes = MobileNetV1Backbone.feature_sizes(config.input_size)
-            groups = [[1]]
+            self.backbone = MobileNetV1Backbone(a, config.min_stride, config.tf_padding)
+            *low, c13 = self.backbone.out_channels
+            self.feature_sizes = MobileNetV1Backbone.feature_sizes(config.input_size, config.min_stride)
+            groups = [[len(low)]]  # the unit sits on Conv13
             t_in = [c13]
             t_hidden = [max(8, int(round(1024 * 0.25 * a)))] if t != "none" else [c13]
-            self.neck = MobileExtras(t_hidden[0], a)
-            head_in = [c11, t_hidden[0], *self.neck.out_channels]
+            self.neck = MobileExtras(t_hidden[0], a, count=6 - len(low) - 1, tf_padding=config.tf_padding)
+            head_in = [*low, t_hidden[0], *self.neck.out_channels]
             separable = True
         self.temporal = TemporalLayer(t, groups, t_in, t_hidden, config.dropout, config.lstm_activation)
         self.prior_config: PriorConfig = prior_config(config.priors, config.input_size, self.feature_sizes)
@@ -114,6 +114,8 @@ class TSSD(nn.Module):
                 for sh in self.state_shapes(batch)]
 
     def _after_backbone(self, feats: list[torch.Tensor], state: State | None) -> FrameOutput:
+        if self.config.stateless:
+            state = None
         feats, state, maps = self.temporal(feats, state)
         if self.neck is not None:
             feats = self.neck(feats)

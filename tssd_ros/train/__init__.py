@@ -1,6 +1,10 @@
-"""tssd_ros.train: losses (MultiBox, attention, association), the two-stage trainer and the toy detector.
+"""tssd_ros.train: one trainer for every detector the project ships or tests with (`tssd train CONFIG.yaml`).
 
+- ``config``: ``RunConfig`` (model, data sources, stages) read from YAML; ``StageConfig``, ``DataSource``.
+- ``trainer``: ``RunTrainer`` (stages ssd / tssd / assoc, resumable, CPU / CUDA bf16 / DDP), ``stage_loss``.
+- ``sources``: data sources (COCO / YOLO stills, MOT, synthetic dives, toy videos) mixed by weight.
+- ``augment``: SSD augmentation (photometric, expand, crop, mirror). ``pretrained``: ImageNet backbones.
 - ``losses``: ``multibox_loss``, ``attention_loss``, ``association_loss`` (differentiable eq. 4), ``tssd_loss``.
-- ``trainer``: ``TrainConfig``, ``Trainer`` (ssd / tssd stage), ``save_trained`` (checkpoint + loss PNG).
-- ``toy``: ``make_toy_frame`` and ``train_toy_detector`` (weights that really detect, for tests).
+- ``toy``: ``make_toy_frame`` and ``ToyVideo`` (the toy world of the test detector, config/train/toy.yaml).
+- ``curves``: the run's loss-curve PNG.
 """

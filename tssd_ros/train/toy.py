@@ -14,18 +14,11 @@ from __future__ import annotations
 
 import functools
 import math
-import time
-import warnings
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
-from tssd_ros.model.config import PostprocessConfig, PreprocessConfig, tiny_config
-from tssd_ros.model.tssd import TSSD
+from tssd_ros.data.sequence import FrameTargets
 
 TOY_CLASSES: tuple[str, ...] = ("seaurchin", "scallop", "seacucumber")
 _BG_BGR = (70.0, 35.0, 12.0)  # dark blue
@@ -111,189 +104,53 @@ def random_toy_objects(rng: np.random.Generator, size: int = 128, max_objects: i
     return objs
 
 
-@dataclass
-class _Stream:
-    """One continuous toy video: objects drifting with constant velocity, bouncing at the borders."""
+class ToyVideo:
+    """One toy video (a :class:`~tssd_ros.data.sequence.VideoSequence`): objects drifting at constant velocity,
+    bouncing at the borders, and now and then a cut to a new scene (the detector must follow it without a
+    state reset, as after a fast pan). Deterministic for a seed; frames render on demand."""
 
-    objects: list[list[float]]  # [cls, cx, cy, size, vx, vy]
-    t: int
-    seed: int
+    def __init__(self, seed: int, length: int = 64, size: int = 128, p_cut: float = 0.03, max_objects: int = 6
+                 ) -> None:
+        self.name = f"toy_{seed}"
+        self.class_names = TOY_CLASSES
+        self.frame_rate = 15.0
+        self.size, self.seed = size, int(seed)
+        rng = np.random.default_rng([self.seed, 1])
+        self._objects: list[list[tuple[int, float, float, float]]] = []
+        self._scene: list[int] = []
+        scene = 0
+        objs = self._new_scene(rng, max_objects)
+        for _ in range(length):
+            self._objects.append([(int(o[0]), o[1], o[2], o[3]) for o in objs])
+            self._scene.append(scene)
+            if rng.random() < p_cut:
+                objs = self._new_scene(rng, max_objects)
+                scene += 1
+                continue
+            for o in objs:  # move, bounce at the borders
+                for d in (1, 2):
+                    o[d] += o[d + 3]
+                    m = o[3] / 2 + 1
+                    if not m <= o[d] <= size - m:
+                        o[d + 3] = -o[d + 3]
+                        o[d] = min(max(o[d], m), size - m)
 
-
-class ToyVideos:
-    """A batch of endless toy videos; ``next_clip`` renders the next ``seq_len`` frames of each.
-
-    Between clips a video may cut to a new scene (``p_cut``, state kept, as a camera pan the detector must
-    follow) or restart (``p_reset``, state zeroed, as a new stream).
-    """
-
-    def __init__(self, batch: int, size: int, seed: int, p_cut: float = 0.15, p_reset: float = 0.1,
-                 max_objects: int = 3) -> None:
-        self.rng = np.random.default_rng(seed)
-        self.size = size
-        self.max_objects = max_objects
-        self.p_cut, self.p_reset = p_cut, p_reset
-        self.streams = [self._new_stream() for _ in range(batch)]
-
-    def _new_stream(self) -> _Stream:
+    def _new_scene(self, rng: np.random.Generator, max_objects: int) -> list[list[float]]:
         objs = []
-        for cls, cx, cy, s in random_toy_objects(self.rng, self.size, self.max_objects):
-            speed = float(self.rng.choice([0.0, self.rng.uniform(0.5, 3.0)], p=[0.3, 0.7]))
-            a = float(self.rng.uniform(0, 2 * math.pi))
+        for cls, cx, cy, s in random_toy_objects(rng, self.size, max_objects):
+            speed = float(rng.choice([0.0, rng.uniform(0.5, 3.0)], p=[0.3, 0.7]))
+            a = float(rng.uniform(0, 2 * math.pi))
             objs.append([cls, cx, cy, s, speed * math.cos(a), speed * math.sin(a)])
-        return _Stream(objs, 0, int(self.rng.integers(1 << 30)))
+        return objs
 
-    def next_clip(self, seq_len: int) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], np.ndarray]:
-        """-> frames (B, T, H, W, 3) uint8, boxes/labels per frame in (b, t) order (boxes normalised),
-        reset (B,) bool: whether each stream starts fresh (its state must be zeroed)."""
-        b = len(self.streams)
-        reset = np.zeros(b, bool)
-        for i in range(b):
-            u = self.rng.random()
-            if u < self.p_reset:
-                self.streams[i] = self._new_stream()
-                reset[i] = True
-            elif u < self.p_reset + self.p_cut:
-                self.streams[i] = self._new_stream()
-        frames = np.empty((b, seq_len, self.size, self.size, 3), np.uint8)
-        boxes: list[np.ndarray] = []
-        labels: list[np.ndarray] = []
-        for i, st in enumerate(self.streams):
-            for k in range(seq_len):
-                img, bx, lb = make_toy_frame(st.t, [tuple(o[:4]) for o in st.objects], self.size, st.seed)
-                frames[i, k] = img
-                boxes.append(bx / self.size)
-                labels.append(lb)
-                st.t += 1
-                for o in st.objects:  # move, bounce at the borders
-                    for d in (1, 2):
-                        o[d] += o[d + 3]
-                        m = o[3] / 2 + 1
-                        if not m <= o[d] <= self.size - m:
-                            o[d + 3] = -o[d + 3]
-                            o[d] = min(max(o[d], m), self.size - m)
-        return frames, boxes, labels, reset
+    def __len__(self) -> int:
+        return len(self._objects)
 
+    def image(self, index: int) -> np.ndarray:
+        return make_toy_frame(index, self._objects[index], self.size, self.seed)[0]
 
-def frames_to_tensor(frames: np.ndarray, preprocess: PreprocessConfig) -> torch.Tensor:
-    """(..., H, W, 3) BGR uint8 at the input size -> (..., 3, H, W) as :class:`Detector` preprocesses."""
-    x = torch.from_numpy(frames).float()
-    x = (x - torch.tensor(preprocess.mean_bgr, dtype=torch.float32)) / preprocess.std
-    if preprocess.channel_order == "rgb":
-        x = x.flip(-1)
-    return x.movedim(-1, -3).contiguous()
-
-
-@dataclass
-class ToyRecipe:
-    """How the toy detector is trained (found by trial on two CPU cores; see the module docstring).
-
-    SGD with a high rate and a cosine decay learns far faster from scratch than Adam here; a match threshold of
-    0.3 (ignoring background priors above 0.15) gives every object several consistent positives on the coarse
-    prior grid, which lifts the scores well above 0.5 (with the SSD 0.5 the single bipartite positive flips
-    between neighbours and scores stall near 0.5); the first four MobileNet layers stay at their random
-    initialisation (a third less compute, colour edges are enough). Every iteration steps ``batch_frames /
-    seq_len`` endless toy videos by ``seq_len`` frames with the state carried (detached) from the previous
-    iteration: the layers after the LSTM then see the state statistics of a long stream (training on stills
-    and evaluating with carried state, or the reverse, shifts their batch-norm statistics and breaks detection).
-    """
-
-    iters: int = 600
-    batch_frames: int = 16
-    seq_len: int = 1
-    p_cut: float = 0.12
-    p_reset: float = 0.12
-    lr: float = 0.1
-    warmup: int = 30
-    match_iou: float = 0.3
-    ignore_iou: float = 0.15
-    max_objects: int = 6
-    frozen_layers: int = 4
-    input_size: int = 128  # network input; toy frames are rendered at 128 and resized as the Detector does
-
-
-def train_toy_detector(path: str | Path, *, seconds: float = 90, seed: int = 0,
-                       recipe: ToyRecipe | None = None) -> Path:
-    """Train the tiny mobile TSSD on toy scenes and save a project-format checkpoint at ``path``.
-
-    Deterministic for a seed: a fixed number of iterations (600: about 60-75 s on one core of a 2-core
-    machine); ``seconds`` is only a safety cap for slow machines
-    (stopping early then warns and is not reproducible). The checkpoint's postprocess is conf_threshold 0.5,
-    nms_iou 0.3.
-
-    Runs single-threaded (restoring the thread count after): the result is then the same whatever the thread
-    count, and the small convolutions gain little from a second thread while two threads on a busy machine
-    (tests running beside it) slow down by an order of magnitude.
-    """
-    t_start = time.monotonic()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _train_toy(Path(path), seconds, seed, recipe or ToyRecipe(), t_start)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train_toy(path: Path, seconds: float, seed: int, r: ToyRecipe, t_start: float) -> Path:
-    from tssd_ros.model.checkpoint import save_checkpoint
-    from tssd_ros.train.init import init_heads
-    from tssd_ros.train.losses import LossWeights, pad_targets, tssd_loss
-
-    size = 128
-    torch.manual_seed(seed)
-    model = TSSD(tiny_config(num_classes=4, input_size=r.input_size))
-    init_heads(model)
-    for p in model.backbone.layers[: r.frozen_layers].parameters():
-        p.requires_grad_(False)
-    model.train()
-    pre = PreprocessConfig(input_size=r.input_size)
-    rng = np.random.default_rng(seed)
-    videos = ToyVideos(max(1, r.batch_frames // r.seq_len), size, int(rng.integers(1 << 30)), p_cut=r.p_cut,
-                       p_reset=r.p_reset, max_objects=r.max_objects)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=r.lr, momentum=0.9, nesterov=True)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: min(1.0, (i + 1) / r.warmup) * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * i / r.iters)))
-    )
-    weights = LossWeights(loc=1.0, conf=1.0, attention=0.0, association=0.0)
-    state = None
-    done, last = 0, float("nan")
-    # render the next batch on the second core while this one trains (same order: deterministic)
-    pool = ThreadPoolExecutor(1)
-    nxt = pool.submit(videos.next_clip, r.seq_len)
-    for it in range(r.iters):
-        frames, boxes, labels, reset = nxt.result()
-        if it + 1 < r.iters:
-            nxt = pool.submit(videos.next_clip, r.seq_len)
-        prev = None
-        if state is not None:  # truncated BPTT: carry the state of the previous clip, zero restarted streams
-            keep = torch.from_numpy(~reset).float().view(-1, 1, 1, 1)
-            prev = [(h.detach() * keep, c.detach() * keep) for h, c in state]
-        gb, gl = pad_targets(boxes, labels)
-        if r.input_size != size:
-            frames = np.stack([cv2.resize(f, (r.input_size, r.input_size)) for f in frames.reshape(-1, size, size, 3)]
-                              ).reshape(*frames.shape[:2], r.input_size, r.input_size, 3)
-        out = model(frames_to_tensor(frames, pre), prev)
-        state = out["state"]  # type: ignore[assignment]
-        terms = tssd_loss(out, gb, gl, model.priors, r.input_size, weights, threshold=r.match_iou, min_neg=8,
-                          ignore_iou=r.ignore_iou)
-        opt.zero_grad(set_to_none=True)
-        terms.total.backward()
-        torch.nn.utils.clip_grad_norm_(params, 10.0)
-        opt.step()
-        sched.step()
-        done, last = it + 1, float(terms.total.detach())
-        if time.monotonic() - t_start > seconds:
-            warnings.warn(f"toy training stopped by its {seconds:.0f} s cap after {done}/{r.iters} iterations",
-                          stacklevel=3)
-            break
-    pool.shutdown(wait=True, cancel_futures=True)
-    for p in model.parameters():
-        p.requires_grad_(True)
-    model.eval()
-    post = PostprocessConfig(conf_threshold=0.5, nms_iou=0.3, top_k=50)
-    return save_checkpoint(
-        model, path, TOY_CLASSES, pre, post, trained_on="toy scenes (tssd_ros.train.toy)",
-        notes="tiny mobile TSSD for tests: red urchin discs, yellow scallop squares, green cucumber ellipses",
-        iterations=done, final_loss=last, seed=seed, seconds=round(time.monotonic() - t_start, 1),
-    )
+    def targets(self, index: int) -> FrameTargets:
+        _, boxes, labels = make_toy_frame(index, self._objects[index], self.size, self.seed)
+        n = len(boxes)  # objects never leave the frame: box k is object k of the scene
+        ids = self._scene[index] * 1000 + np.arange(n, dtype=np.int64)
+        return FrameTargets(boxes, labels, ids, np.ones(n, np.float32), np.zeros(n, bool))

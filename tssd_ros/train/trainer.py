@@ -1,102 +1,42 @@
-"""Two-stage TSSD training as the reference: SSD on still frames, then TSSD on clips (random skip sampling).
+"""The one trainer: runs a :class:`~tssd_ros.train.config.RunConfig`'s stages, resumable, on CPU, CUDA or DDP.
 
-Why one trainer for both stages: they differ only in the sampling (stills with the recurrent state reset every
-frame vs clips of ``seq_len`` frames), in which parameters are frozen and in the loss terms that apply.
+Why one loop: stills (SSD stage), clips (TSSD stage) and the association fine-tuning differ only in what an item
+is, which parameters train and which loss terms count. Every checkpoint it writes is a project-format detector
+(``load_detector`` opens it) that also carries the training state, so a run stopped at any point continues from
+``<out>/last.pt`` and any stage's output is a usable model.
 
-Optimisers as the reference: SGD (momentum 0.9, weight decay 5e-4) for the heads, attention, extras and the
-backbone when it is trained; RMSprop (weight decay 5e-4) for the recurrent cells, whose gradient norm is clipped
-at 5.
+Optimisers as the reference: SGD (momentum, weight decay) for everything but the recurrent cells, RMSprop for
+those (gradient norm clipped). Learning rate: linear warm-up, cosine decay to ``min_lr_ratio``.
 """
 
 from __future__ import annotations
 
+import csv
 import math
+import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from tssd_ros.data.dataset import ClipDataset, StillDataset, collate_clips, collate_stills
-from tssd_ros.data.sequence import VideoSequence
-from tssd_ros.model.config import PostprocessConfig, PreprocessConfig
+from tssd_ros.errors import CheckpointError, InputError
+from tssd_ros.model.config import DetectorConfig, PostprocessConfig, PreprocessConfig
+from tssd_ros.model.temporal import State
 from tssd_ros.model.tssd import TSSD
-from tssd_ros.train.losses import LossWeights, pad_targets, tssd_loss
+from tssd_ros.train.config import RunConfig, StageConfig
+from tssd_ros.train.losses import LossTerms, LossWeights, pad_targets, tssd_loss
+from tssd_ros.train.pretrained import PRETRAINED_PREPROCESS, load_pretrained_backbone
+from tssd_ros.train.sources import DataMix, StageDataset, stream_episode
 
-STAGES = ("ssd", "tssd")
-
-
-@dataclass
-class TrainConfig:
-    """One training stage.
-
-    stage: ``ssd`` (stills, state reset every frame, photometric + mirror augmentation) or ``tssd`` (clips of
-        ``seq_len`` frames by random skip sampling, state carried through the clip).
-    batch: images (ssd) or clips (tssd) per iteration. lr: None picks the reference's (1e-3 ssd, 1e-4 tssd).
-    freeze_backbone: None freezes backbone + extras in the tssd stage only (as the reference).
-    min_neg: negatives mined per image even without objects (0 as the reference).
-    """
-
-    stage: str = "ssd"
-    iters: int = 1000
-    batch: int = 8
-    seq_len: int = 8
-    lr: float | None = None
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    rnn_clip: float = 5.0
-    freeze_backbone: bool | None = None
-    weights: LossWeights = field(default_factory=LossWeights)
-    match_iou: float = 0.5
-    neg_pos_ratio: float = 3.0
-    min_neg: int = 0
-    augment: bool = True
-    warmup: int = 50
-    still_stride: int = 1
-    device: str = "cpu"
-    seed: int = 0
-    num_workers: int = 0
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.stage not in STAGES:
-            raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
-        if self.iters < 1 or self.batch < 1 or self.seq_len < 1:
-            raise ValueError("iters, batch and seq_len must be positive")
-
-    @property
-    def base_lr(self) -> float:
-        return self.lr if self.lr is not None else (1e-3 if self.stage == "ssd" else 1e-4)
-
-    @property
-    def frozen(self) -> bool:
-        return self.freeze_backbone if self.freeze_backbone is not None else self.stage == "tssd"
-
-
-@dataclass
-class TrainResult:
-    """Per-iteration loss history (total, loc, conf, attention, association) and wall time."""
-
-    history: list[tuple[float, float, float, float, float]]
-    seconds: float
-
-    @property
-    def iterations(self) -> int:
-        return len(self.history)
-
-    @property
-    def final_loss(self) -> float:
-        """Mean total loss over the last 10 % of the iterations (a single batch is noisy)."""
-        if not self.history:
-            return float("nan")
-        tail = self.history[-max(1, len(self.history) // 10):]
-        return float(np.mean([h[0] for h in tail]))
+LOG_FIELDS = ("stage", "iter", "loss", "loc", "conf", "attention", "association", "lr", "seconds")
 
 
 def preprocess_fn(pre: PreprocessConfig) -> Callable[[np.ndarray], np.ndarray]:
@@ -112,203 +52,319 @@ def preprocess_fn(pre: PreprocessConfig) -> Callable[[np.ndarray], np.ndarray]:
     return f
 
 
-class PhotometricMirror:
-    """Small SSD-stage augmentation: brightness/contrast/saturation jitter and a horizontal mirror (boxes in px).
-
-    Why small: the expand/crop part of SSD augmentation matters for big data sets and long schedules; for the
-    short fine-tuning runs this command is for, colour changes of the water and mirrored scenes are enough.
-    """
-
-    def __init__(self, seed: int = 0) -> None:
-        self.rng = np.random.default_rng(seed)
-
-    def __call__(self, img: np.ndarray, boxes: np.ndarray, labels: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        r = self.rng
-        x = img.astype(np.float32)
-        if r.random() < 0.5:
-            x += r.uniform(-24, 24)
-        if r.random() < 0.5:
-            x = (x - x.mean()) * r.uniform(0.7, 1.3) + x.mean()
-        if r.random() < 0.5:
-            grey = x.mean(2, keepdims=True)
-            x = grey + (x - grey) * r.uniform(0.6, 1.4)
-        img = np.clip(x, 0, 255).astype(np.uint8)
-        boxes = np.asarray(boxes, np.float32).reshape(-1, 4).copy()
-        if r.random() < 0.5:
-            w = img.shape[1]
-            img = np.ascontiguousarray(img[:, ::-1])
-            boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
-        return img, boxes, labels
-
-
 def recurrent_parameters(model: TSSD) -> list[nn.Parameter]:
     """Parameters of the recurrent cells (ConvLSTM / Bottleneck-LSTM), optimised by RMSprop."""
     return [p for unit in model.temporal.units for p in unit.cell.parameters()]
 
 
-def frozen_modules(model: TSSD) -> list[nn.Module]:
-    """Backbone + extras (the mobile model's extras sit after the LSTM, in ``neck``)."""
-    return [model.backbone] + ([model.neck] if model.neck is not None else [])
-
-
-def build_optimizers(model: TSSD, cfg: TrainConfig) -> tuple[list[torch.optim.Optimizer], list[nn.Parameter]]:
-    """SGD for everything trainable except the recurrent cells, RMSprop for those. Returns (optimisers,
-    recurrent params)."""
-    rnn = [p for p in recurrent_parameters(model) if p.requires_grad]
+def build_optimizers(model: TSSD, stage: StageConfig) -> list[torch.optim.Optimizer]:
+    """[SGD over all but the recurrent cells, RMSprop over those]; the backbone's group runs at
+    ``backbone_lr_mult`` of the rate (a pretrained backbone is fine-tuned gently). Frozen parameters simply get
+    no gradient. Each group keeps its peak rate in ``base_lr`` for the schedule."""
+    rnn = recurrent_parameters(model)
     rnn_ids = {id(p) for p in rnn}
-    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in rnn_ids]
-    opts: list[torch.optim.Optimizer] = []
-    if rest:
-        opts.append(torch.optim.SGD(rest, lr=cfg.base_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay))
+    bb_ids = {id(p) for p in model.backbone.parameters()}
+    rest = [p for p in model.parameters() if id(p) not in rnn_ids and id(p) not in bb_ids]
+    groups = [{"params": rest, "base_lr": stage.lr},
+              {"params": list(model.backbone.parameters()), "base_lr": stage.lr * stage.backbone_lr_mult}]
+    opts: list[torch.optim.Optimizer] = [
+        torch.optim.SGD(groups, lr=stage.lr, momentum=stage.momentum, weight_decay=stage.weight_decay)]
     if rnn:
-        opts.append(torch.optim.RMSprop(rnn, lr=cfg.base_lr, weight_decay=cfg.weight_decay))
-    return opts, rnn
+        rate = stage.lr_rnn or stage.lr
+        opts.append(torch.optim.RMSprop([{"params": rnn, "base_lr": rate}], lr=rate,
+                                        weight_decay=stage.weight_decay))
+    return opts
 
 
-def _infinite(loader: DataLoader) -> Iterator:
-    while True:
-        yield from loader
+def lr_factor(stage: StageConfig, it: int) -> float:
+    """Warm-up then cosine decay to ``min_lr_ratio`` of the stage's rate."""
+    warm = min(1.0, (it + 1) / max(1, stage.warmup))
+    cos = 0.5 * (1 + math.cos(math.pi * min(it, stage.iters) / stage.iters))
+    return warm * (stage.min_lr_ratio + (1 - stage.min_lr_ratio) * cos)
 
 
-class Trainer:
-    """Trains a :class:`TSSD` on annotated sequences (any :class:`VideoSequence`: MOT folders, dives, VID)."""
+def set_trainable(model: TSSD, stage: StageConfig, it: int, bn_frozen: bool) -> bool:
+    """Freeze the backbone for the whole stage or its first ``freeze_backbone_iters``; returns frozen or not.
+    Pretrained backbones keep their batch norm in eval mode (folded, small batches)."""
+    frozen = stage.freeze_backbone or it < stage.freeze_backbone_iters
+    for p in model.backbone.parameters():
+        p.requires_grad_(not frozen)
+    model.train()
+    if frozen or bn_frozen:
+        for m in model.backbone.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+    return frozen
 
-    def __init__(self, model: TSSD, sequences: Sequence[VideoSequence], config: TrainConfig,
-                 preprocess: PreprocessConfig | None = None) -> None:
-        if not sequences:
-            raise ValueError("no training sequences")
-        self.model = model
-        self.cfg = config
-        self.sequences = list(sequences)
-        self.preprocess = preprocess or PreprocessConfig(input_size=model.config.input_size)
-        self.device = torch.device(config.device)
 
-    def _loader(self) -> DataLoader:
-        c = self.cfg
-        pre = preprocess_fn(self.preprocess)
-        if c.stage == "ssd":
-            ds: ClipDataset | StillDataset = StillDataset(
-                self.sequences, pre, c.still_stride, PhotometricMirror(c.seed) if c.augment else None)
-            collate = collate_stills
+def stage_loss(model: TSSD, x: torch.Tensor, targets: list[Any], stage: StageConfig, device: torch.device,
+               prev: State | None = None, net: nn.Module | None = None) -> tuple[LossTerms, State]:
+    """The stage's loss on a batch (stills (B, 3, H, W) or clips (B, T, 3, H, W) with their target dicts);
+    ``net`` is the model or its DDP wrapper. Returns the terms and the recurrent state after the batch."""
+    weights = LossWeights(stage.loss_loc, stage.loss_conf, stage.loss_attention if stage.temporal else 0.0,
+                          stage.loss_association if stage.kind == "assoc" else 0.0)
+    flat = [t for clip in targets for t in clip] if stage.temporal else list(targets)
+    gb, gl = pad_targets([t["boxes"] for t in flat], [t["labels"] for t in flat], device)
+    x = x.to(device, torch.float32, non_blocking=True)
+    if not stage.temporal:
+        x = x.unsqueeze(1)  # (B, 1, 3, H, W): every still starts from a zero state
+    out = (net or model)(x, prev)
+    out = {k: (v.float() if isinstance(v, torch.Tensor) else v) for k, v in out.items()}
+    terms = tssd_loss(out, gb, gl, model.priors, model.config.input_size, weights, threshold=stage.match_iou,
+                      neg_pos_ratio=stage.neg_pos_ratio, variances=model.prior_config.variance,
+                      min_neg=stage.min_neg, ignore_iou=stage.ignore_iou, per_gt=stage.per_gt)
+    return terms, out["state"]  # type: ignore[return-value]
+
+
+def optimizer_step(model: TSSD, opts: list[torch.optim.Optimizer], loss: torch.Tensor, stage: StageConfig) -> None:
+    """Backward, clip (recurrent cells at ``rnn_clip``, everything at ``grad_clip``), step every optimiser."""
+    for o in opts:
+        o.zero_grad(set_to_none=True)
+    loss.backward()
+    rnn = [p for p in recurrent_parameters(model) if p.grad is not None]
+    if rnn:
+        torch.nn.utils.clip_grad_norm_(rnn, stage.rnn_clip)
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], stage.grad_clip)
+    for o in opts:
+        o.step()
+
+
+class _Range(Sampler[int]):
+    """Sample indices ``start*batch .. iters*batch`` of this rank (rank r takes every world-th item)."""
+
+    def __init__(self, start: int, stop: int, rank: int = 0, world: int = 1) -> None:
+        self.start, self.stop, self.rank, self.world = start, stop, rank, world
+
+    def __iter__(self):  # type: ignore[override]
+        return iter(range(self.start * self.world + self.rank, self.stop * self.world, self.world))
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+
+def _collate(batch: list[tuple[torch.Tensor, Any]]) -> tuple[torch.Tensor, list[Any]]:
+    return torch.stack([b[0] for b in batch]), [b[1] for b in batch]
+
+
+class RunTrainer:
+    """Runs the stages of a config; ``run()`` returns the final checkpoint path."""
+
+    def __init__(self, cfg: RunConfig, progress: bool = True, log: Callable[[str], None] = print) -> None:
+        self.cfg = cfg
+        self.progress = progress
+        self.log = log
+        self.out = cfg.out_dir
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError(f"device {cfg.device}: CUDA is not available here; use device: cpu")
+        if self.world > 1:
+            import torch.distributed as dist
+
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            if cfg.device.startswith("cuda"):
+                torch.cuda.set_device(local)
+                self.device = torch.device("cuda", local)
+            else:
+                self.device = torch.device("cpu")
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         else:
-            ds = ClipDataset(self.sequences, c.seq_len, pre, clips_per_sequence=64, seed=c.seed)
-            collate = collate_clips
-        if len(ds) == 0:
-            raise ValueError("the training sequences hold no frames")
-        gen = torch.Generator().manual_seed(c.seed)
-        sampler = RandomSampler(ds, replacement=True, num_samples=c.iters * c.batch, generator=gen)
-        return DataLoader(ds, batch_size=c.batch, sampler=sampler, collate_fn=collate, num_workers=c.num_workers,
-                          drop_last=False)
+            self.device = torch.device(cfg.device)
+        self.amp = cfg.amp and self.device.type == "cuda"
+        self.main = self.rank == 0
 
-    def _batch(self, item: tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x, targets = item
-        if self.cfg.stage == "ssd":
-            x = x.unsqueeze(1)  # (B, 1, 3, H, W): every still starts from a zero state
-            flat = list(targets)
-        else:
-            flat = [t for clip in targets for t in clip]  # (b, t) order, as TSSD.forward flattens
-        gb, gl = pad_targets([t["boxes"] for t in flat], [t["labels"] for t in flat], self.device)
-        return x.to(self.device, torch.float32), gb, gl
+    # ---- model and checkpoints ----
+    def _new_model(self) -> tuple[TSSD, PreprocessConfig, dict[str, Any]]:
+        from tssd_ros.train.init import init_heads
 
-    def fit(self) -> TrainResult:
-        """Run ``iters`` iterations; returns the loss history."""
-        c = self.cfg
-        torch.manual_seed(c.seed)
-        model = self.model.to(self.device)
-        model.train()
-        frozen = frozen_modules(model) if c.frozen else []
-        for m in frozen:
-            m.eval()  # frozen batch norm keeps its statistics
-            for p in m.parameters():
-                p.requires_grad_(False)
-        opts, rnn = build_optimizers(model, c)
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        rnn_ids = {id(p) for p in rnn}
-        others = [p for p in trainable if id(p) not in rnn_ids]
-        scheds = [torch.optim.lr_scheduler.LambdaLR(o, lambda i: min(1.0, (i + 1) / max(1, c.warmup))
-                                                    * 0.5 * (1 + math.cos(math.pi * i / c.iters))) for o in opts]
-        weights = c.weights
-        if c.stage == "ssd":  # single frames: no temporal consistency to enforce
-            weights = LossWeights(weights.loc, weights.conf, weights.attention, 0.0)
-        history: list[tuple[float, float, float, float, float]] = []
-        t0 = time.monotonic()
-        bar = tqdm(total=c.iters, desc=f"train {c.stage}", disable=not c.progress, unit="it")
+        dcfg = self.cfg.detector_config()
+        torch.manual_seed(self.cfg.seed)
+        model = TSSD(dcfg)
+        init_heads(model)
+        meta: dict[str, Any] = {"pretrained": None}
+        pre = PreprocessConfig(input_size=dcfg.input_size)
+        if self.cfg.pretrained:
+            path = self.cfg.resolve(self.cfg.pretrained)
+            meta["pretrained"] = load_pretrained_backbone(model, path)  # type: ignore[arg-type]
+            pre = PreprocessConfig(input_size=dcfg.input_size, **PRETRAINED_PREPROCESS)
+        return model, pre, meta
+
+    def _save(self, path: Path, model: TSSD, pre: PreprocessConfig, meta: dict[str, Any],
+              train_state: dict[str, Any] | None, stateless: bool = False) -> None:
+        """A project-format detector; ``stateless`` marks an SSD-stage output as the single-frame SSD (its
+        recurrent state was zero at every training image, so it is run that way)."""
+        from tssd_ros.model.checkpoint import save_checkpoint
+
+        post = PostprocessConfig(**self.cfg.postprocess)
+        tmp = path.with_suffix(".tmp")
+        save_checkpoint(model, tmp, tuple(self.cfg.classes), pre, post,
+                        trained_on=", ".join(s.kind + ":" + (s.path or str(s.seeds)) for s in self.cfg.data),
+                        notes="tssd train", train_config=_plain(self.cfg.to_dict()), **meta)
+        if train_state is not None or stateless:
+            blob = torch.load(tmp, map_location="cpu", weights_only=True)
+            if train_state is not None:
+                blob["train_state"] = train_state
+            blob["config"]["stateless"] = stateless
+            torch.save(blob, tmp)
+        os.replace(tmp, path)
+
+    def _resume(self, model: TSSD, opts_for: Callable[[int], list[torch.optim.Optimizer]]
+                ) -> tuple[int, int, list[torch.optim.Optimizer] | None, PreprocessConfig | None, dict | None]:
+        last = self.out / "last.pt"
+        if not last.is_file():
+            return 0, 0, None, None, None
         try:
-            for it, item in enumerate(_infinite(self._loader())):
-                if it >= c.iters:
-                    break
-                x, gb, gl = self._batch(item)
-                out = model(x)
-                terms = tssd_loss(out, gb, gl, model.priors, model.config.input_size, weights,
-                                  threshold=c.match_iou, neg_pos_ratio=c.neg_pos_ratio,
-                                  variances=model.prior_config.variance, min_neg=c.min_neg)
-                if not torch.isfinite(terms.total):
-                    raise FloatingPointError(f"loss became {float(terms.total)} at iteration {it}; lower --lr")
+            blob = torch.load(last, map_location="cpu", weights_only=True)
+            st = blob["train_state"]
+        except Exception as e:  # a torn file: say so, never start over silently
+            raise CheckpointError(f"{last}: cannot resume ({e}); delete it to start the run over") from None
+        stored = DetectorConfig.from_dict({**dict(blob["config"]), "stateless": False})
+        if stored != self.cfg.detector_config():
+            raise CheckpointError(f"{last} holds a different model than the config; use a new out: folder")
+        model.load_state_dict(blob["state_dict"])
+        stage_i, it = int(st["stage"]), int(st["iter"])
+        opts = None
+        if stage_i < len(self.cfg.stages) and st.get("optimizers"):
+            opts = opts_for(stage_i)
+            for o, s in zip(opts, st["optimizers"], strict=False):
+                o.load_state_dict(s)
+        self._truncate_log(stage_i, it)
+        pre = PreprocessConfig.from_dict(dict(blob["preprocess"]))
+        meta = {k: v for k, v in dict(blob.get("metadata", {})).items() if k == "pretrained"}
+        self.log(f"resuming {self.out} at stage {stage_i} "
+                 f"({self.cfg.stages[min(stage_i, len(self.cfg.stages) - 1)].name}), iteration {it}")
+        return stage_i, it, opts, pre, meta
+
+    def _truncate_log(self, stage_i: int, it: int) -> None:
+        """Drop log rows written after the checkpoint a resumed run continues from (they will be redone)."""
+        log = self.out / "log.csv"
+        if not log.is_file() or not self.main:
+            return
+        order = {s.name: k for k, s in enumerate(self.cfg.stages)}
+        rows = list(csv.reader(open(log, newline="")))
+        keep = [rows[0]] + [r for r in rows[1:] if len(r) == len(LOG_FIELDS)
+                            and (order.get(r[0], -1), int(r[1])) <= (stage_i, it)]
+        with open(log, "w", newline="") as f:
+            csv.writer(f).writerows(keep)
+
+    # ---- the run ----
+    def run(self, max_iters: int | None = None) -> Path:
+        """Train every stage not done yet; ``max_iters`` stops after that many iterations in this call (tests,
+        a time-boxed session); the run folder can be resumed later."""
+        if self.cfg.threads:
+            torch.set_num_threads(int(self.cfg.threads))
+        self.out.mkdir(parents=True, exist_ok=True)
+        model, pre, meta = self._new_model()
+        model.to(self.device)
+        stage_i, it, opts, pre_r, meta_r = self._resume(model, lambda i: build_optimizers(model, self.cfg.stages[i]))
+        pre, meta = pre_r or pre, meta_r or meta
+        mix = DataMix(self.cfg.data, self.cfg)
+        budget = max_iters if max_iters is not None else math.inf
+        while stage_i < len(self.cfg.stages) and budget > 0:
+            stage = self.cfg.stages[stage_i]
+            opts = opts or build_optimizers(model, stage)
+            done_it = self._stage(model, pre, meta, mix, stage_i, it, opts, budget)
+            budget -= done_it - it
+            if done_it < stage.iters:
+                break
+            if self.main:
+                self._save(self.out / f"{stage.name}.pt", model, pre, meta, None, stateless=not stage.temporal)
+                self.log(f"stage {stage.name} done -> {self.out / (stage.name + '.pt')}")
+            stage_i, it, opts = stage_i + 1, 0, None
+            if self.main:
+                self._save(self.out / "last.pt", model, pre, meta, {"stage": stage_i, "iter": 0, "optimizers": []})
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+            dist.destroy_process_group()
+        final = self.out / f"{self.cfg.stages[-1].name}.pt"
+        return final if stage_i >= len(self.cfg.stages) else self.out / "last.pt"
+
+    def _stage(self, model: TSSD, pre: PreprocessConfig, meta: dict[str, Any], mix: DataMix, stage_i: int,
+               start: int, opts: list[torch.optim.Optimizer], budget: float) -> int:
+        c = self.cfg
+        stage = c.stages[stage_i]
+        stop = int(min(stage.iters, start + budget))
+        ds = StageDataset(mix, stage, stage_i, preprocess_fn(pre), c.seed, stage.iters * stage.batch * self.world,
+                          self.world)
+        loader = DataLoader(ds, batch_size=stage.batch, sampler=_Range(start * stage.batch, stop * stage.batch,
+                                                                          self.rank, self.world),
+                            collate_fn=_collate, num_workers=c.workers, persistent_workers=False)
+        net: nn.Module = model
+        if self.world > 1:
+            net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+        bn_frozen = bool(meta.get("pretrained"))
+        amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+        log_path = self.out / "log.csv"
+        new_log = not log_path.is_file()
+        logf = open(log_path, "a", newline="") if self.main else None  # noqa: SIM115 (closed in finally)
+        writer = csv.writer(logf) if logf else None
+        if writer and new_log:
+            writer.writerow(LOG_FIELDS)
+        t0 = last_save = time.monotonic()
+        it = start
+        state = None  # stream_episode: the state each batch slot carries into the next iteration
+        bar = tqdm(total=stage.iters, initial=start, desc=f"train {stage.name}", unit="it",
+                   disable=not (self.progress and self.main))
+        try:
+            for x, targets in loader:
+                set_trainable(model, stage, it, bn_frozen)
+                f = lr_factor(stage, it)
                 for o in opts:
-                    o.zero_grad(set_to_none=True)
-                terms.total.backward()
-                if rnn:
-                    torch.nn.utils.clip_grad_norm_(rnn, c.rnn_clip)
-                if others:
-                    torch.nn.utils.clip_grad_norm_(others, 100.0)  # safety net only
-                for o in opts:
-                    o.step()
-                for s in scheds:
-                    s.step()
-                history.append((float(terms.total.detach()), terms.loc, terms.conf, terms.attention,
-                                terms.association))
+                    for g in o.param_groups:
+                        g["lr"] = g["base_lr"] * f
+                prev = None
+                if stage.stream_episode and state is not None:  # a slot starting a new episode starts from zero
+                    keep = torch.tensor([float(stream_episode(stage, it, b * self.world + self.rank, self.world)[1] > 0)
+                                         for b in range(x.shape[0])], device=self.device).view(-1, 1, 1, 1)
+                    prev = [(h.detach() * keep, cc.detach() * keep) for h, cc in state]
+                with amp:
+                    terms, new_state = stage_loss(model, x, targets, stage, self.device, prev, net)
+                state = new_state if stage.stream_episode else None
+                loss = float(terms.total.detach())
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"loss became {loss} at {stage.name} iteration {it}; "
+                                             "lower the stage's lr")
+                optimizer_step(model, opts, terms.total, stage)
+                it += 1
                 bar.update(1)
+                if writer:
+                    writer.writerow([stage.name, it, f"{loss:.5f}", f"{terms.loc:.5f}",
+                                     f"{terms.conf:.5f}", f"{terms.attention:.5f}", f"{terms.association:.5f}",
+                                     f"{stage.lr * f:.6g}", f"{time.monotonic() - t0:.1f}"])
                 if it % 10 == 0:
-                    bar.set_postfix(loss=f"{history[-1][0]:.3f}", loc=f"{terms.loc:.3f}", conf=f"{terms.conf:.3f}")
+                    bar.set_postfix(loss=f"{loss:.3f}", loc=f"{terms.loc:.3f}",
+                                    conf=f"{terms.conf:.3f}")
+                    if logf:
+                        logf.flush()
+                if self.main and time.monotonic() - last_save > c.checkpoint_minutes * 60 and it < stop:
+                    self._checkpoint(model, pre, meta, stage_i, it, opts)
+                    last_save = time.monotonic()
         finally:
             bar.close()
-            for m in frozen:
-                for p in m.parameters():
-                    p.requires_grad_(True)
+            if logf:
+                logf.close()
+            for p in model.parameters():
+                p.requires_grad_(True)
             model.eval()
-        return TrainResult(history, time.monotonic() - t0)
+        if self.main:
+            self._checkpoint(model, pre, meta, stage_i, it, opts)
+        return it
+
+    def _checkpoint(self, model: TSSD, pre: PreprocessConfig, meta: dict[str, Any], stage_i: int, it: int,
+                    opts: list[torch.optim.Optimizer]) -> None:
+        state = {"stage": stage_i, "iter": it, "optimizers": [o.state_dict() for o in opts]}
+        self._save(self.out / "last.pt", model, pre, meta, state)
+        from tssd_ros.train.curves import save_curves
+
+        save_curves(self.out / "log.csv", self.out / "curves.png")
 
 
-def save_loss_curve(result: TrainResult, path: str | Path, title: str = "") -> Path:
-    """Loss-curve PNG (total and parts, moving average) with matplotlib's Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    h = np.asarray(result.history, np.float64).reshape(-1, 5)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    k = max(1, len(h) // 50)
-    names = ("total", "loc", "conf", "attention", "association")
-    for j, name in enumerate(names):
-        if len(h) and np.any(h[:, j]):
-            y = np.convolve(h[:, j], np.ones(k) / k, mode="valid")
-            ax.plot(np.arange(len(y)) + k, y, label=name, lw=1.5 if j == 0 else 1)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title(title or f"training loss ({result.iterations} iterations)")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
-
-
-def save_trained(model: TSSD, result: TrainResult, path: str | Path, class_names: Sequence[str],
-                 trained_on: str, cfg: TrainConfig, preprocess: PreprocessConfig | None = None,
-                 postprocess: PostprocessConfig | None = None) -> tuple[Path, Path]:
-    """Project-format checkpoint with training metadata, and its loss curve next to it (``<stem>.loss.png``)."""
-    from tssd_ros.model.checkpoint import save_checkpoint
-
-    path = Path(path)
-    ckpt = save_checkpoint(model, path, tuple(class_names), preprocess, postprocess, trained_on=trained_on,
-                           notes=f"tssd train --stage {cfg.stage}", iterations=result.iterations,
-                           final_loss=result.final_loss, stage=cfg.stage, lr=cfg.base_lr,
-                           seconds=round(result.seconds, 1))
-    png = save_loss_curve(result, path.with_name(path.stem + ".loss.png"), f"{cfg.stage} stage: {path.name}")
-    return ckpt, png
+def _plain(d: Any) -> Any:
+    """A config dict with only plain containers (``weights_only`` loading)."""
+    if isinstance(d, dict):
+        return {str(k): _plain(v) for k, v in d.items()}
+    if isinstance(d, (list, tuple)):
+        return [_plain(v) for v in d]
+    return d if isinstance(d, (str, int, float, bool)) or d is None else str(d)

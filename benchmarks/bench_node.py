@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tssd_ros.classes import UNDERWATER_CLASSES
+
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 
@@ -47,7 +49,7 @@ def main() -> int:
     if not weights.exists():
         cfg = DetectorConfig(backbone="mobilenet_v1", temporal="bottleneck_lstm", num_classes=4, input_size=256,
                              alpha=0.5)
-        weights = save_checkpoint(build_detector(cfg, ("seaurchin", "scallop", "seacucumber"),
+        weights = save_checkpoint(build_detector(cfg, UNDERWATER_CLASSES,
                                                  postprocess=PostprocessConfig(conf_threshold=0.4)), tmp / "m.pt")
     imgs = frames()
 

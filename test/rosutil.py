@@ -126,16 +126,26 @@ class Harness:
         return self.spin_until(lambda: self.pub.get_subscription_count() > 0
                                and self.node.count_publishers(f"{self.ns}/detections") > 0, timeout)
 
-    def send(self, msg, timeout: float = 15.0, expect_answer: bool = True):
+    def send(self, msg, timeout: float = 15.0):
         """Publish one frame; return the Detection2DArray answering it (None if none came)."""
         n, nc = len(self.dets), len(self.counts)
         self.pub.publish(msg)
-        if not expect_answer:
-            self.spin_until(lambda: False, 0.7)
-            return None
         # the node publishes detections then counts for each frame: wait for both, so counts[-1] is this frame's
         self.spin_until(lambda: len(self.dets) > n and len(self.counts) > nc, timeout)
         return self.dets[n] if len(self.dets) > n else None
+
+    def send_dropped(self, msg, handled: Callable[[], bool], timeout: float = 10.0) -> list | None:
+        """Publish a frame the node should drop without answering, and wait until ``handled()`` is true: the
+        node's own report that it took the frame (e.g. its bad-frame counter), not a fixed time, so the next
+        frame cannot overwrite this one in the node's one-deep input queue.
+
+        Returns the answers that came meanwhile ([] for a dropped frame), or None if ``handled()`` never held.
+        """
+        n = len(self.dets)
+        self.pub.publish(msg)
+        if not self.spin_until(handled, timeout):
+            return None
+        return self.dets[n:]
 
     def latched(self, msg_type, topic: str, timeout: float = 10.0):
         """Subscribe late to a transient-local topic and return the first message."""

@@ -7,6 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from tssd_ros.classes import UNDERWATER_CLASSES
 from tssd_ros.cli import main
@@ -40,7 +41,8 @@ def check_records(recs: list[dict], n: int, tracked: bool = True) -> None:
         assert d["class_name"] == UNDERWATER_CLASSES[d["label"]]
 
 
-def test_detect_folder_of_frames(tmp_path, weights):
+def test_detect_folder_of_frames(tmp_path, weights, one_thread):
+    """one_thread: --threads changes torch's process-wide thread count; the fixture restores it afterwards."""
     folder = tmp_path / "frames"
     folder.mkdir()
     for i, f in enumerate(make_frames(4)):
@@ -48,6 +50,7 @@ def test_detect_folder_of_frames(tmp_path, weights):
     (folder / "notes.txt").write_text("ignored")
     out = tmp_path / "dets.jsonl"
     assert main(["detect", str(folder), "--weights", str(weights), "--out", str(out), "--threads", "2"]) == 0
+    assert torch.get_num_threads() == 2
     check_records(read_jsonl(out), 4)
     out2 = tmp_path / "dets2.jsonl"
     args = ["detect", str(folder), "--weights", str(weights), "--out", str(out2), "--conf-threshold", "0.9",

@@ -69,8 +69,15 @@ def test_reset_and_state_round_trip():
     first = det.step(fs[0])
     det.step(fs[1])
     saved = det.get_state()
+    scratch = det.get_state()
+    with torch.inference_mode():  # the live state is made in inference mode: allow writing to it if not a copy
+        for h, c in scratch:
+            h.fill_(7.0)
+            c.fill_(7.0)
+    # a copy, not the live state: writing to it changed neither the detector nor the other copy
+    assert not torch.equal(scratch[0][0], det.get_state()[0][0])
+    assert not torch.equal(scratch[0][0], saved[0][0])
     a = det.step(fs[2])
-    assert not torch.equal(saved[0][0], det.get_state()[0][0])  # a copy, not the live state
     det.set_state(saved)
     b = det.step(fs[2])
     np.testing.assert_array_equal(a.boxes, b.boxes)
@@ -186,8 +193,12 @@ def test_vectorised_attention_vectors_equal_per_box_crop():
     assert vec.shape == (len(boxes), 147) and torch.isfinite(vec).all()
     ref = torch.stack([per_box_crop(maps, b.tolist()) for b in boxes])
     torch.testing.assert_close(vec, ref, atol=1e-5, rtol=1e-5)
-    # non-empty crops are exactly the reference's (no clamp to one cell involved)
-    assert torch.equal(roi_vectors(maps, edge[:1]), roi_vectors(maps, edge[:1]))
+    # the whole-image box samples the map on its own pixel grid: its corner samples are the map's corners exactly
+    whole = vec[len(boxes) - len(edge)].reshape(3, 7, 7)
+    corners = ([0, 0, -1, -1], [0, -1, 0, -1])
+    assert torch.equal(whole[:, corners[0], corners[1]], maps[:, corners[0], corners[1]])
+    # a box's vector does not depend on the other boxes of the frame
+    assert torch.equal(roi_vectors(maps, edge[:1])[0], vec[len(boxes) - len(edge)])
     nan = roi_vectors(maps, torch.tensor([[float("nan"), 0.1, float("inf"), 0.5]]))
     assert torch.isfinite(nan).all()
     normed = roi_vectors(maps, boxes, normalize=True)

@@ -10,8 +10,7 @@ import argparse
 import importlib
 import sys
 
-# (module under tssd_ros.commands) in the order shown by --help; missing modules are skipped so that
-# the command keeps working while a subcommand is being developed.
+# (module under tssd_ros.commands) in the order shown by --help
 SUBCOMMANDS = ("detect", "track", "eval_mot", "synth", "evaluate", "replay", "train", "demo")
 
 
@@ -21,13 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        try:
-            mod = importlib.import_module(f"tssd_ros.commands.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"tssd_ros.commands.{name}":
-                continue
-            raise
-        mod.register(sub)
+        importlib.import_module(f"tssd_ros.commands.{name}").register(sub)
     return parser
 
 

@@ -21,35 +21,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from tssd_ros.errors import InputError
+from tssd_ros.params import class_filter_indices, load_params, ota_changes_from_params
 from tssd_ros.tracking.counting import DiveCounter
 from tssd_ros.tracking.ota import OTAConfig, OTATracker, Track
 from tssd_ros.types import Detections
-
-# tssd_node parameter -> OTAConfig field (config/tssd.yaml); shared by the node and `tssd demo`
-OTA_PARAMS = {
-    "ota_mode": "mode",
-    "ota_T": "T",
-    "ota_G": "G",
-    "ota_tub_len": "tub_len",
-    "ota_max_age_frames": "max_age_frames",
-    "ota_max_age_s": "max_age_s",
-    "ota_assignment": "assignment",
-    "min_hits": "min_hits",
-}
-
-
-def ota_changes_from_params(params: dict[str, Any]) -> dict[str, Any]:
-    """OTAConfig keyword arguments from node parameters (``ota_T`` < 0 and ``ota_max_age_s`` <= 0 mean unset)."""
-    out: dict[str, Any] = {}
-    for name, value in params.items():
-        if name not in OTA_PARAMS:
-            continue
-        if name == "ota_T":
-            value = None if value < 0 else float(value)
-        elif name == "ota_max_age_s":
-            value = None if value <= 0 else float(value)
-        out[OTA_PARAMS[name]] = value
-    return out
 
 
 class StreamingDetector(Protocol):
@@ -117,6 +92,37 @@ class Pipeline:
         self.counter.min_hits = self.ota_config.min_hits
         self.tracker.next_id = max(self.tracker.next_id, self.counter.next_id)
         self._stream = _StreamState()
+        self.params: dict[str, Any] = {}  # the parameters it was built from (from_params)
+
+    @classmethod
+    def from_params(cls, params: str | Path | dict[str, Any] | None = None, **overrides: Any) -> Pipeline:
+        """The pipeline ``tssd_node`` runs for these parameters: a ROS params YAML (``config/tssd.yaml``) or a
+        dict, with ``overrides`` (e.g. ``weights=``, ``conf_threshold=``; None = keep) on top; the dive
+        counter restored from ``counts_file`` when set. The offline tools build theirs here, so their answers
+        are the node's for the same parameters."""
+        from tssd_ros.model import load_detector
+        from tssd_ros.paths import resolve_data_path
+
+        p = load_params(params, **overrides)
+        if str(p["device"]).startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise InputError(f"device {p['device']}: CUDA is not available here; use cpu")
+        if p["threads"] > 0:
+            import torch
+
+            torch.set_num_threads(int(p["threads"]))
+        det = load_detector(resolve_data_path(p["weights"]), device=p["device"],
+                            classes=p["classes_preset"] or None, fp16=p["fp16"],
+                            conf_threshold=p["conf_threshold"], nms_iou=p["nms_iou"], top_k=p["top_k"])
+        det.set_postprocess(class_filter=class_filter_indices(p["class_filter"], det.class_names))
+        ota = OTAConfig(**ota_changes_from_params(p))
+        counter = DiveCounter.load_or_new(p["counts_file"], det.class_names, ota.min_hits) if p["counts_file"] \
+            else None
+        pipe = cls(det, ota, counter, PipelineConfig(max_gap_s=p["max_gap_s"]))
+        pipe.params = p
+        return pipe
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -17,31 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from tssd_ros.errors import InputError
-
-DEFAULT_WEIGHTS = "weights/tssd_mobile_underwater.pt"
+from tssd_ros.commands.pipeline_args import add_pipeline_args, pipeline_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run detector + OTA + counting on the bundled demo dive", description=__doc__)
     p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
-    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help=f"detector weights (default: {DEFAULT_WEIGHTS})")
-    p.add_argument("--params", default="config/tssd.yaml", help="tssd_node parameter file to take settings from")
+    add_pipeline_args(p)
     p.add_argument("--seed", type=int, default=777, help="dive seed (training range; not a benchmark seed)")
     p.add_argument("--frames", type=int, default=180, help="frames of the demo dive")
     p.add_argument("--preset", default="clear", choices=("clear", "turbid", "dark"))
-    p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
-
-
-def _node_params(path: Path) -> dict:
-    import yaml
-
-    try:
-        doc = yaml.safe_load(path.read_text())
-        return dict(doc["tssd_node"]["ros__parameters"])
-    except (OSError, KeyError, TypeError, yaml.YAMLError) as e:
-        raise InputError(f"cannot read tssd_node parameters from {path}: {e}") from None
 
 
 def _dive(out: Path, seed: int, frames: int, preset: str) -> Path:
@@ -67,21 +53,14 @@ def run(args: argparse.Namespace) -> int:
     from tssd_ros.bag.reader import read_frames
     from tssd_ros.data.mot import load_mot_sequence
     from tssd_ros.eval.counting import true_counts_over_time
-    from tssd_ros.model import load_detector
-    from tssd_ros.paths import resolve_data_path
-    from tssd_ros.pipeline import Pipeline, PipelineConfig, ota_changes_from_params
     from tssd_ros.records import frame_record
-    from tssd_ros.tracking.ota import OTAConfig
     from tssd_ros.viz import draw_detections
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    weights = resolve_data_path(args.weights)
-    params = _node_params(resolve_data_path(args.params))
-    det = load_detector(weights, device=args.device, conf_threshold=params.get("conf_threshold"),
-                        nms_iou=params.get("nms_iou"), top_k=params.get("top_k"))
-    ota = OTAConfig(**ota_changes_from_params(params))
-    pipe = Pipeline(det, ota, config=PipelineConfig(max_gap_s=float(params["max_gap_s"])))
+    pipe = pipeline_from_args(args)
+    det, ota = pipe.detector, pipe.ota_config
+    weights = Path(pipe.params["weights"])
     dive = _dive(out, args.seed, args.frames, args.preset)
     seq = load_mot_sequence(dive)  # the dive's own classes.txt; matched to the detector's by name
 

@@ -1,5 +1,6 @@
-"""``tssd detect SOURCE --weights W --out dets.jsonl``: run the streaming detector over a video or a folder
-of frames (one stream, state carried) and write one JSON object per frame."""
+"""``tssd detect SOURCE --out dets.jsonl``: run the node's pipeline (``--params``, default the installed
+config/tssd.yaml) over a video or a folder of frames (one stream, state carried) and write one JSON object per
+frame. A frame that cannot be decoded is skipped with a warning and counted, as the node drops a bad frame."""
 
 from __future__ import annotations
 
@@ -12,47 +13,37 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tssd_ros.commands.pipeline_args import add_pipeline_args, pipeline_from_args
 from tssd_ros.data.sequence import is_image_file
-from tssd_ros.errors import InputError, TssdError
+from tssd_ros.errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("detect", help="run TSSD on a video or a folder of frames, write JSONL",
                               description=__doc__)
     p.add_argument("source", help="video file or folder of frames (jpg/png, sorted by name)")
-    p.add_argument("--weights", required=True, help="checkpoint (project format or reference state_dict)")
     p.add_argument("--out", default="-", help="output JSONL path ('-' = stdout)")
-    p.add_argument("--conf-threshold", type=float, default=None, help="per-class score threshold")
-    p.add_argument("--nms-iou", type=float, default=None, help="NMS IoU threshold")
-    p.add_argument("--top-k", type=int, default=None, help="NMS candidates / kept boxes per class")
-    p.add_argument("--classes", default=None, help="class-name preset: vid, mot, underwater")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    add_pipeline_args(p)
     p.add_argument("--fp16", action="store_true", help="half precision (CUDA only)")
     p.add_argument("--no-track", action="store_true", help="do not run the OTA tracker (track_id null)")
-    p.add_argument("--ota-mode", default="attention", choices=("attention", "iou", "motion"),
-                   help="OTA similarity (attention = the paper)")
-    p.add_argument("--min-hits", type=int, default=5, help="matches before an identity is confirmed and reported")
     p.add_argument("--fps", type=float, default=None,
                    help="frame rate for the tracker's clock (default: the video's, else 30)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     p.set_defaults(func=run)
 
 
-def iter_frames(source: str | Path) -> tuple[int, Iterator[np.ndarray]]:
-    """(frame count or 0 if unknown, iterator of BGR uint8 frames) for a folder of images or a video file."""
+def iter_frames(source: str | Path) -> tuple[int, Iterator[np.ndarray | None]]:
+    """(frame count or 0 if unknown, iterator of BGR uint8 frames) for a folder of images or a video file;
+    a file in the folder that does not decode yields None (the caller skips and counts it)."""
     src = Path(source)
     if src.is_dir():
         files = sorted(f for f in src.iterdir() if is_image_file(f))
         if not files:
             raise InputError(f"no .jpg/.png frames in folder {str(src)!r}")
 
-        def gen_images() -> Iterator[np.ndarray]:
+        def gen_images() -> Iterator[np.ndarray | None]:
             for f in files:
-                img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-                if img is None:
-                    raise InputError(f"cannot read image {str(f)!r}")
-                yield img
+                yield cv2.imread(str(f), cv2.IMREAD_COLOR)
 
         return len(files), gen_images()
     if not src.is_file():
@@ -64,7 +55,7 @@ def iter_frames(source: str | Path) -> tuple[int, Iterator[np.ndarray]]:
         raise InputError(f"cannot read video {str(src)!r} (not a video or unsupported codec)")
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
 
-    def gen_video() -> Iterator[np.ndarray]:
+    def gen_video() -> Iterator[np.ndarray | None]:
         try:
             frame = first
             while frame is not None:
@@ -88,33 +79,34 @@ def _video_fps(source: str | Path) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    import warnings
+
     from tqdm import tqdm
 
-    from tssd_ros.model import load_detector
-    from tssd_ros.pipeline import Pipeline, PipelineConfig
     from tssd_ros.records import frame_record
-    from tssd_ros.tracking.ota import OTAConfig
 
-    if args.threads:
-        torch.set_num_threads(int(args.threads))
-    if str(args.device).startswith("cuda") and not torch.cuda.is_available():
-        raise TssdError(f"--device {args.device}: CUDA is not available here; use --device cpu")
-    det = load_detector(args.weights, device=args.device, classes=args.classes, conf_threshold=args.conf_threshold,
-                        nms_iou=args.nms_iou, top_k=args.top_k, fp16=args.fp16)
+    if args.fps is not None and not 0 < args.fps <= 1000:
+        raise InputError(f"--fps must be in (0, 1000], got {args.fps}")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
+    pipe = pipeline_from_args(args, fp16=args.fp16 or None)
+    pipe.config.track = not args.no_track
     total, frames = iter_frames(args.source)
     fps = args.fps or _video_fps(args.source) or 30.0
-    if fps <= 0:
-        raise TssdError(f"--fps must be > 0, got {fps}")
-    pipe = Pipeline(det, OTAConfig(mode=args.ota_mode, min_hits=args.min_hits, fps=fps),
-                    config=PipelineConfig(max_gap_s=float("inf"), track=not args.no_track))
-    out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")
-    n = 0
+    try:
+        out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as e:
+        raise InputError(f"cannot write --out {args.out}: {e.strerror}") from None
+    n = bad = 0
     try:
         bar = tqdm(frames, total=total or None, desc="detect", unit="frame", disable=None)
         for i, frame in enumerate(bar):
             if args.max_frames is not None and i >= args.max_frames:
                 break
+            if frame is None:
+                bad += 1
+                warnings.warn(f"frame {i} of {args.source} does not decode: skipped", stacklevel=1)
+                continue
             res = pipe.process(frame, i / fps)  # one stream: frame times from the frame rate
             ids = [None] * len(res.detections) if args.no_track else res.published_ids()
             out.write(json.dumps(frame_record(i, res.detections, ids)) + "\n")
@@ -122,5 +114,5 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
-    print(f"tssd detect: {n} frames -> {args.out}", file=sys.stderr)
+    print(f"tssd detect: {n} frames ({bad} skipped: not decodable) -> {args.out}", file=sys.stderr)
     return 0

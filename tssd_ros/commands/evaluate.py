@@ -11,17 +11,19 @@ import argparse
 import time
 from pathlib import Path
 
+from tssd_ros.commands.pipeline_args import add_pipeline_args, pipeline_from_args
 from tssd_ros.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a model on annotated sequences, a named benchmark or stills",
-                       description="Sequences (--data/--benchmark): run detector + OTA tracker + counter over each "
-                       "sequence as one stream and write a JSON report with per-class AP@0.5/mAP, HOTA/MOTA/IDF1/ID "
-                       "switches, count error and score stability, plus PNG plots (precision-recall, counts over "
-                       "time). Stills (--coco/--yolo): COCO mAP@0.5 and mAP@0.5:0.95 per class (pycocotools), "
-                       "written as DIR/metrics.json and DIR/pr_curve.png.")
-    p.add_argument("--weights", required=True, help="model checkpoint (.pt/.pth)")
+                       description="Sequences (--data/--benchmark): run the node's pipeline (--params: detector + "
+                       "OTA tracker + counter, stream rules on) over each sequence as one stream, score what the "
+                       "node publishes (confirmed identities) and write a JSON report with per-class AP@0.5/mAP, "
+                       "HOTA/MOTA/IDF1/ID switches, count error and score stability, plus PNG plots "
+                       "(precision-recall, counts over time). Stills (--coco/--yolo): COCO mAP@0.5 and "
+                       "mAP@0.5:0.95 per class (pycocotools), written as DIR/metrics.json and DIR/pr_curve.png.")
+    add_pipeline_args(p, weights_required=True)
     p.add_argument("--data", nargs="+", default=[], metavar="SEQ_DIR",
                    help="MOT sequence folders (img1/, gt/gt.txt) or folders of them")
     p.add_argument("--benchmark", help="named benchmark (benchmarks/NAME.yaml), e.g. underwater")
@@ -38,15 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clips", type=int, default=1, metavar="N",
                    help="with --coco/--yolo: make each still a moving-camera clip of N frames (state carried) and "
                    "add temporal figures: score change, flicker (default 1: plain stills)")
-    p.add_argument("--conf-threshold", type=float, help="with --coco/--yolo: score threshold while evaluating "
+    p.add_argument("--eval-threshold", type=float, help="with --coco/--yolo: score threshold while evaluating "
                    "(default: the model's, capped at 0.01, since mAP needs the full ranking)")
     p.add_argument("--out", help="sequences: JSON report path, plots beside it (default eval_report.json); "
                    "stills: output folder for metrics.json and pr_curve.png (default eval_stills)")
-    p.add_argument("--min-hits", type=int, default=5, help="matches before an identity counts (default 5)")
     p.add_argument("--min-visibility", type=float, default=0.3, help="gt below this visibility is ignored")
     p.add_argument("--min-size", type=float, default=8.0, help="gt with a box side below this (px) is ignored")
     p.add_argument("--max-frames", type=int, help="evaluate at most this many frames per sequence")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -94,21 +94,19 @@ def run_stills(args: argparse.Namespace) -> int:
 
     from tssd_ros.eval.coco import evaluate_stills, save_pr_curves
     from tssd_ros.eval.report import _nan_to_none
-    from tssd_ros.model import load_detector
-
     if args.limit is not None and args.limit < 1:
         raise InputError(f"--limit must be >= 1, got {args.limit}")
-    if args.conf_threshold is not None and not 0 <= args.conf_threshold < 1:
-        raise InputError(f"--conf-threshold must be in [0, 1), got {args.conf_threshold}")
+    if args.eval_threshold is not None and not 0 <= args.eval_threshold < 1:
+        raise InputError(f"--eval-threshold must be in [0, 1), got {args.eval_threshold}")
     out = Path(args.out or "eval_stills")
     if out.suffix.lower() == ".json":
         raise InputError(f"--out is a folder for stills (metrics.json and pr_curve.png go in it), got {out}")
     stills, source = _stills(args)
-    det = load_detector(args.weights, device=args.device)
+    det = pipeline_from_args(args).detector
     t0 = time.time()
     if not 1 <= args.clips <= 1000:
         raise InputError(f"--clips must be in [1, 1000], got {args.clips}")
-    res = evaluate_stills(det, stills, conf_threshold=args.conf_threshold, progress=not args.quiet,
+    res = evaluate_stills(det, stills, conf_threshold=args.eval_threshold, progress=not args.quiet,
                           limit=args.limit, clip_len=args.clips)
     out.mkdir(parents=True, exist_ok=True)
     doc = {"weights": str(args.weights), "data": source, "class_names": list(stills.class_names),
@@ -136,17 +134,14 @@ def run_stills(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from tssd_ros.eval.report import EvalOptions, evaluate_model, write_report
-    from tssd_ros.model import load_detector
 
     if args.coco or args.yolo:
         return run_stills(args)
-    if args.limit is not None or args.conf_threshold is not None:
-        raise InputError("--limit/--conf-threshold go with --coco/--yolo (use --max-frames for sequences)")
+    if args.limit is not None or args.eval_threshold is not None or args.clips != 1:
+        raise InputError("--limit/--eval-threshold/--clips go with --coco/--yolo (use --max-frames for sequences)")
     if args.images or args.labels or args.names:
         raise InputError("--images/--labels/--names go with --coco/--yolo")
     args.out = args.out or "eval_report.json"
-    if args.min_hits < 1:
-        raise InputError(f"--min-hits must be >= 1, got {args.min_hits}")
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
     seqs, source = _sequences(args)
@@ -154,15 +149,16 @@ def run(args: argparse.Namespace) -> int:
     for s in seqs[1:]:
         if s.class_names != names:
             raise InputError(f"sequence {s.name} has classes {list(s.class_names)}, {seqs[0].name} has {list(names)}")
-    opts = EvalOptions(min_hits=args.min_hits, min_visibility=args.min_visibility, min_size=args.min_size,
-                       max_frames=args.max_frames, progress=not args.quiet)
     models = {}
     t0 = time.time()
+    opts = EvalOptions()
     for tag, w in (("model", args.weights), ("baseline", args.baseline)):
         if not w:
             continue
-        det = load_detector(w, device=args.device)
-        models[tag] = evaluate_model(det, seqs, names, opts, tag=f"{tag}:")
+        pipe = pipeline_from_args(args, weights=w)
+        opts = EvalOptions(min_hits=pipe.ota_config.min_hits, min_visibility=args.min_visibility,
+                           min_size=args.min_size, max_frames=args.max_frames, progress=not args.quiet)
+        models[tag] = evaluate_model(pipe, seqs, names, opts, tag=f"{tag}:")
     meta = {"weights": str(args.weights), "baseline": args.baseline, "data": source,
             "sequences": [s.name for s in seqs], "options": {k: v for k, v in vars(opts).items() if k != "progress"},
             "seconds": round(time.time() - t0, 2)}

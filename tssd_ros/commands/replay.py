@@ -1,4 +1,4 @@
-"""``tssd replay BAG --weights W --out dets.jsonl``: a rosbag2 through the same pipeline as tssd_node.
+"""``tssd replay BAG --out dets.jsonl``: a rosbag2 through the same pipeline as tssd_node (``--params``).
 
 The bag's header stamps drive the stream rules (gaps, loops), exactly as they would live, so an offline
 replay gives the answers the node would give on the ROV.
@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from tssd_ros.commands.pipeline_args import add_pipeline_args, pipeline_from_args
 from tssd_ros.errors import TssdError
 
 
@@ -17,15 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("replay", help="run a rosbag2's images through detector + OTA + counter",
                        description=__doc__)
     p.add_argument("bag", help="rosbag2 folder (sqlite3 or mcap) or ROS 1 .bag")
-    p.add_argument("--weights", required=True, help="detector checkpoint")
     p.add_argument("--out", required=True, help="JSONL output, one object per image")
     p.add_argument("--topic", default=None, help="image topic (default: the bag's only image topic)")
-    p.add_argument("--classes", default=None, help="class preset for reference checkpoints")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--conf-threshold", type=float, default=None)
-    p.add_argument("--ota-mode", default="attention", choices=("attention", "iou", "motion"))
-    p.add_argument("--min-hits", type=int, default=5)
-    p.add_argument("--max-gap-s", type=float, default=1.0)
+    add_pipeline_args(p)
     p.add_argument("--counts", default=None, help="write the final per-class counts (DiveCounter JSON) here")
     p.set_defaults(func=run)
 
@@ -34,15 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tssd_ros.bag.reader import read_frames
-    from tssd_ros.model import load_detector
-    from tssd_ros.pipeline import Pipeline, PipelineConfig
     from tssd_ros.records import frame_record
-    from tssd_ros.tracking.ota import OTAConfig
 
-    det = load_detector(args.weights, device=args.device, classes=args.classes,
-                        conf_threshold=args.conf_threshold)
-    pipe = Pipeline(det, OTAConfig(mode=args.ota_mode, min_hits=args.min_hits),
-                    config=PipelineConfig(max_gap_s=args.max_gap_s))
+    pipe = pipeline_from_args(args)
     count, frames = read_frames(args.bag, args.topic)
     out = Path(args.out)
     try:

@@ -42,7 +42,8 @@ def format_gt_rows(frame: int, boxes: np.ndarray, ids: np.ndarray, labels: np.nd
 
 
 def read_mot_txt(path: Path) -> np.ndarray:
-    """(N, >=6) float64 rows of a MOT txt file (comma or whitespace separated); (0, 9) when empty."""
+    """(N, 10) float64 rows of a MOT txt file (comma or whitespace separated; missing columns NaN, extra ones
+    dropped); (0, 10) when empty."""
     if not path.is_file():
         raise InputError(f"missing {path}: a MOT sequence needs gt/gt.txt (or pass a results file)")
     rows = []

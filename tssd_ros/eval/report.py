@@ -1,10 +1,12 @@
 """Run detector + OTA over annotated sequences and report detection, tracking, counting and stability.
 
-Why one runner: every number in the report comes from the same online pass, as on the vehicle: per
-sequence ``detector.reset()``, then per frame ``detector.step(img)`` -> ``tracker.update(dets, t)`` ->
-``counter.update(tracks)``. The report holds, per model: per-class AP@0.5 and mAP (VOC, all-point),
-HOTA/MOTA/IDF1/IDSW via ``evaluate_mot`` (class-agnostic over all sequences, and per class), count error per
-class (``tssd_ros.eval.counting``) and score stability of tracked objects (``ScoreStability``).
+Why one runner: every number in the report comes from the same online pass as on the vehicle: the node's
+:class:`~tssd_ros.pipeline.Pipeline` (built from its parameters, stream rules on), reset and with fresh
+counts at the start of each sequence, each frame stamped ``index / fps``; detections are scored as the node
+outputs them, identities and counts as it publishes them (confirmed only). The report holds, per model:
+per-class AP@0.5 and mAP (VOC, all-point), HOTA/MOTA/IDF1/IDSW via ``evaluate_mot`` (class-agnostic over all
+sequences, and per class), count error per class (``tssd_ros.eval.counting``) and score stability of tracked
+objects (``ScoreStability``).
 
 Ground truth that is barely visible (visibility < min_visibility) or tiny (box side < min_size px) is
 "ignore": for AP it is VOC "difficult"; for tracking, result boxes matching it (IoU >= 0.5, Hungarian) are
@@ -68,48 +70,37 @@ def _label_map(det_names: tuple[str, ...], data_names: tuple[str, ...]) -> np.nd
     return m
 
 
-def run_sequence(detector: Any, seq: VideoSequence, class_names: tuple[str, ...], opts: EvalOptions,
+def run_sequence(pipe: Any, seq: VideoSequence, class_names: tuple[str, ...], opts: EvalOptions,
                  det_eval: DetectionEvaluator, stability: ScoreStability, tag: str = "") -> SequenceRun:
-    """One online pass over a sequence (see module doc); feeds the AP and stability accumulators."""
-    from tssd_ros.tracking import DiveCounter, OTAConfig, OTATracker
-
+    """One online pass of the pipeline over a sequence (see module doc); feeds the AP and stability
+    accumulators. Labels are mapped to the data's classes by name on the pipeline's output."""
     n = len(seq) if opts.max_frames is None else min(len(seq), opts.max_frames)
-    lmap = _label_map(tuple(detector.class_names), class_names)
+    lmap = _label_map(tuple(pipe.class_names), class_names)
     fps = float(getattr(seq, "frame_rate", 30.0) or 30.0)
-    detector.reset()
-    tracker = OTATracker(OTAConfig(fps=fps, min_hits=opts.min_hits, missing_attention="iou"))
-    counter = DiveCounter(class_names, min_hits=opts.min_hits)
+    pipe.reset("sequence")
+    pipe.reset_counts()
     gt_frames: list[FrameTargets] = []
     gt_rows, res_rows = [], []
     pred_counts = np.zeros((n, len(class_names)), np.int64)
-    id_of: dict[tuple[int, int], int] = {}
+    col = {c: k for k, c in enumerate(class_names)}
     for i in tqdm(range(n), desc=f"eval {tag}{seq.name}", unit="frame", disable=not opts.progress, leave=False):
         img = seq.image(i)
         gt = mark_difficult(seq.targets(i), opts.min_visibility, opts.min_size)
         gt_frames.append(gt)
-        dets: Detections = detector.step(img)
-        lab = lmap[dets.labels] if len(dets) else dets.labels
+        res = pipe.process(img, i / fps)
+        d: Detections = res.detections
+        lab = lmap[d.labels] if len(d) else d.labels
         keep = lab >= 0
-        dets = Detections(dets.boxes[keep], dets.scores[keep], lab[keep],
-                          None if dets.attention is None else dets.attention[keep], class_names)
-        det_eval.add(dets.boxes, dets.scores, dets.labels, gt)
-        tracks = tracker.update(dets, i / fps)
-        counter.update(tracks, next_id=tracker.next_id, stamp=i / fps)
-        pred_counts[i] = [counter.counts.get(c, 0) for c in class_names]
-        ids, boxes, conf, labels = [], [], [], []
-        for tr in tracks:
-            if tr.track_id < 0 or tr.det_index < 0:
-                continue
-            key = (tr.label, tr.track_id)
-            uid = id_of.setdefault(key, len(id_of) + 1)
-            ids.append(uid)
-            boxes.append(tr.box)
-            conf.append(tr.score)
-            labels.append(tr.label)
-            stability.add((tag, seq.name, key), tr.score)
-        if ids:
-            res_rows.append(np.column_stack([_mot_rows(i + 1, np.array(ids), np.array(boxes), np.array(conf)),
-                                             np.array(labels)]))
+        det_eval.add(d.boxes[keep], d.scores[keep], lab[keep], gt)
+        for c, (unique, _) in res.counts.items():
+            if c in col:
+                pred_counts[i, col[c]] = unique
+        ids = np.array([-1 if u is None else u for u in res.published_ids()], np.int64)
+        pub = keep & (ids >= 0)
+        for k in np.flatnonzero(pub):
+            stability.add((tag, seq.name, int(ids[k])), float(d.scores[k]))
+        if pub.any():
+            res_rows.append(np.column_stack([_mot_rows(i + 1, ids[pub], d.boxes[pub], d.scores[pub]), lab[pub]]))
         if len(gt):
             gt_rows.append(np.column_stack([_mot_rows(i + 1, gt.ids, gt.boxes, (~gt.ignore).astype(float)),
                                             gt.labels]))
@@ -188,12 +179,13 @@ def _nan_to_none(x: Any) -> Any:
     return x
 
 
-def evaluate_model(detector: Any, sequences: list[VideoSequence], class_names: tuple[str, ...],
+def evaluate_model(pipe: Any, sequences: list[VideoSequence], class_names: tuple[str, ...],
                    opts: EvalOptions, tag: str = "") -> tuple[dict[str, Any], list[ClassAP], list[SequenceRun]]:
-    """The report section of one model, plus the PR curves and runs for the plots."""
+    """The report section of one model (a :class:`~tssd_ros.pipeline.Pipeline`), plus the PR curves and runs
+    for the plots."""
     det_eval = DetectionEvaluator(class_names)
     stab = ScoreStability()
-    runs = [run_sequence(detector, s, class_names, opts, det_eval, stab, tag) for s in sequences]
+    runs = [run_sequence(pipe, s, class_names, opts, det_eval, stab, tag) for s in sequences]
     aps, m_ap = det_eval.result()
     counts = {}
     for run in runs:

@@ -8,7 +8,7 @@ Configuration (plain dataclasses, stored as dicts in checkpoints):
                    priors="auto" (v2 | v3 | mobile), alpha=1.0, dropout=0.2, lstm_activation="relu6")
     PreprocessConfig(input_size, mean_bgr=(104, 117, 123), std=1.0, channel_order="rgb")
     PostprocessConfig(conf_threshold=0.01, nms_iou=0.45, top_k=200, class_filter=None, clip_boxes=False)
-    tiny_config(num_classes=4, input_size=128, temporal="bottleneck_lstm") -> DetectorConfig
+    tiny_config(num_classes=5, input_size=128, temporal="bottleneck_lstm") -> DetectorConfig
         mobile alpha 0.25 for tests (0.28M parameters, tens of ms per step on 2 cores).
 
 Streaming detector (what the ROS node, the CLI and the evaluation use):

@@ -2,7 +2,7 @@
 
 Project format (``torch.save`` of a plain dict, loadable with ``weights_only=True``)::
 
-    {"format": "tssd_ros.detector", "version": 1, "config": DetectorConfig dict, "class_names": [...],
+    {"format": "tssd_ros.detector", "version": 2, "config": DetectorConfig dict, "class_names": [...],
      "preprocess": PreprocessConfig dict, "postprocess": PostprocessConfig dict,
      "state_dict": {...}, "metadata": {"created", "trained_on", "notes", ...}}
 

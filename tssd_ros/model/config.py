@@ -7,7 +7,7 @@ Why plain dataclasses: a checkpoint stores them as dicts (``dataclasses.asdict``
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 BACKBONES = ("vgg16", "mobilenet_v1")
@@ -139,16 +139,6 @@ class PostprocessConfig:
         if d.get("class_filter") is not None:
             d["class_filter"] = tuple(int(v) for v in d["class_filter"])
         return cls(**d)
-
-
-@dataclass
-class Metadata:
-    """Free-form provenance stored with the weights."""
-
-    created: str = ""
-    trained_on: str = ""
-    notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def tiny_config(num_classes: int = 5, input_size: int = 128, temporal: str = "bottleneck_lstm") -> DetectorConfig:

@@ -56,7 +56,6 @@ class Detector:
         self._state: State | None = None
         mean = torch.tensor(self.preprocess.mean_bgr, dtype=torch.float32)
         self._mean = mean.view(1, 1, 3)
-        self.frames_seen = 0
 
     # ---- properties the ROS node reads ----
     @property
@@ -67,15 +66,10 @@ class Detector:
     def input_size(self) -> int:
         return self.preprocess.input_size
 
-    @property
-    def attention_dim(self) -> int:
-        return 3 * 49
-
     # ---- state ----
     def reset(self) -> None:
         """Zero the recurrent state (start of a new video / after a camera cut)."""
         self._state = None
-        self.frames_seen = 0
 
     def get_state(self) -> State | None:
         """A copy of the recurrent state: list of (h, c) per temporal scale, or None right after reset."""
@@ -112,7 +106,6 @@ class Detector:
         with torch.inference_mode():
             out = self.model.forward_frame(x, self._state)
             self._state = out.state
-            self.frames_seen += 1
             boxes, scores, labels = detect(out.loc[0].float(), out.conf[0], self.model.priors.float(),
                                            self.postprocess, self.model.prior_config.variance)
             maps = self.model.appearance_maps(out)[0].float()
@@ -124,9 +117,6 @@ class Detector:
         out = Detections(px.cpu().numpy(), scores.cpu().numpy(), labels.cpu().numpy(), None, self.class_names)
         out.attention = att.cpu().numpy().astype(np.float32).reshape(len(out), att.shape[1])  # (0, D) when empty
         return out
-
-    def __call__(self, image: np.ndarray) -> Detections:
-        return self.step(image)
 
     def set_postprocess(self, **changes: object) -> PostprocessConfig:
         """Change thresholds at runtime (conf_threshold, nms_iou, top_k, class_filter, clip_boxes)."""

@@ -59,30 +59,28 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
+from tssd_ros import params as P
 from tssd_ros.errors import InputError, TssdError
-from tssd_ros.paths import resolve_data_path
-from tssd_ros.pipeline import OTA_PARAMS, Pipeline, PipelineConfig, ota_changes_from_params
+from tssd_ros.pipeline import Pipeline
 from tssd_ros.ros import conversions as conv
-from tssd_ros.tracking.counting import DiveCounter
 from tssd_ros.tracking.ota import OTAConfig
 from tssd_ros.viz import draw_detections
 
-OTA_MODES = ("attention", "iou", "motion")
-ASSIGNMENTS = ("greedy", "hungarian")
 RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
+_TYPES = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE,
+          str: Parameter.Type.STRING, list: Parameter.Type.STRING_ARRAY}
 
-_POST_PARAMS = ("conf_threshold", "nms_iou", "top_k", "class_filter")
 
-
-def _desc(text: str, *, read_only: bool = False, lo: float | None = None, hi: float | None = None,
-          step: int | float | None = None, integer: bool = False) -> ParameterDescriptor:
-    d = ParameterDescriptor(description=text, read_only=read_only)
-    if lo is not None and hi is not None:
-        if integer:
-            d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=int(step or 1))]
+def _descriptor(prm: P.Param) -> ParameterDescriptor:
+    """A ROS descriptor from the parameter table (description, read-only, range)."""
+    text = prm.doc + (" (" + " | ".join(c or "''" for c in prm.choices) + ")" if prm.choices else "")
+    d = ParameterDescriptor(description=text, read_only=prm.read_only)
+    if prm.lo is not None and prm.hi is not None:
+        if prm.integer:
+            d.integer_range = [IntegerRange(from_value=int(prm.lo), to_value=int(prm.hi), step=1)]
         else:
-            d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi),
-                                                         step=float(step or 0.0))]
+            d.floating_point_range = [FloatingPointRange(from_value=float(prm.lo), to_value=float(prm.hi),
+                                                         step=0.0)]
     return d
 
 
@@ -99,35 +97,14 @@ class TssdNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("tssd_node", **kwargs)
         self._declare_parameters()
-        p = self._param
-        weights = p("weights")
-        if not weights:
-            raise TssdError("parameter `weights` is empty: set it to a .pt file (see config/tssd.yaml)")
-        from tssd_ros.model import load_detector  # torch import is slow: only once we know we need it
-
-        weights = str(resolve_data_path(weights))
-        if p("threads") > 0:
-            import torch
-
-            torch.set_num_threads(int(p("threads")))
-        self.detector = load_detector(weights, device=p("device"), classes=p("classes_preset") or None,
-                                      fp16=p("fp16"))
-        # Thresholds default to the checkpoint's own (so the node, `tssd replay` and `tssd detect` agree);
-        # a params file or `ros2 param set` overrides them.
-        pp = self.detector.postprocess
-        d = self.declare_parameter
-        d("conf_threshold", float(pp.conf_threshold), _desc("per-class confidence threshold (default: the "
-                                                            "checkpoint's)", lo=0.0, hi=1.0))
-        d("nms_iou", float(pp.nms_iou), _desc("NMS IoU threshold, keep IoU <= this (default: the checkpoint's)",
-                                              lo=0.0, hi=1.0))
-        d("top_k", int(pp.top_k), _desc("NMS candidates and kept boxes per class (default: the checkpoint's)",
-                                        lo=1, hi=5000, integer=True))
-        self._apply_postprocess({k: p(k) for k in _POST_PARAMS})
-        ota = OTAConfig(**ota_changes_from_params({k: p(k) for k in OTA_PARAMS}))
-        self.counts_file = p("counts_file")
-        counter = (DiveCounter.load_or_new(self.counts_file, self.detector.class_names, ota.min_hits)
-                   if self.counts_file else None)
-        self.pipeline = Pipeline(self.detector, ota, counter, PipelineConfig(max_gap_s=p("max_gap_s")))
+        values = {prm.name: self._param(prm.name) for prm in P.PARAMS}
+        self.pipeline = Pipeline.from_params(values)  # the offline tools build theirs the same way
+        self.detector = self.pipeline.detector
+        self.counts_file = values["counts_file"]
+        weights = values["weights"]
+        pp = self.detector.postprocess  # thresholds left unset are the checkpoint's: show them
+        self.set_parameters([Parameter(k, value=getattr(pp, k)) for k in ("conf_threshold", "nms_iou", "top_k")
+                             if values[k] is None])
         self._lock = threading.Lock()  # guards the pipeline (worker vs services/parameters)
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
@@ -146,10 +123,10 @@ class TssdNode(Node):
 
         # -- input ------------------------------------------------------------------------------
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, durability=DurabilityPolicy.VOLATILE,
-                         reliability=RELIABILITY[p("reliability")])
+                         reliability=RELIABILITY[self._param("reliability")])
         events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
         overrides = QoSOverridingOptions.with_default_policies()
-        self.compressed = bool(p("compressed"))
+        self.compressed = bool(self._param("compressed"))
         if self.compressed:
             self.sub = self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos,
                                                 event_callbacks=events, qos_overriding_options=overrides)
@@ -177,74 +154,53 @@ class TssdNode(Node):
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(1.0, self._publish_diagnostics, clock=steady)
         if self.counts_file:
-            self.create_timer(float(p("counts_save_period_s")), self._save_counts, clock=steady)
+            self.create_timer(float(self._param("counts_save_period_s")), self._save_counts, clock=steady)
         self.get_logger().info(
-            f"tssd_node ready: {Path(weights).name} on {p('device')}, classes {list(self.detector.class_names)}, "
-            f"input {self.sub.topic_name} ({p('reliability')}), counts_file={self.counts_file or 'off'}"
+            f"tssd_node ready: {Path(weights).name} on {self._param('device')}, "
+            f"classes {list(self.detector.class_names)}, "
+            f"input {self.sub.topic_name} ({self._param('reliability')}), counts_file={self.counts_file or 'off'}"
         )
 
     # -- parameters -------------------------------------------------------------------------------
     def _declare_parameters(self) -> None:
-        d = self.declare_parameter
-        d("weights", "", _desc("Detector weights (.pt, project or reference format)", read_only=True))
-        d("classes_preset", "", _desc("Class names for reference checkpoints: vid|mot|underwater", read_only=True))
-        d("device", "cpu", _desc("torch device: cpu, cuda, cuda:N", read_only=True))
-        d("threads", 0, _desc("CPU threads for torch (0 = torch default)", read_only=True, lo=0, hi=256,
-                              integer=True))
-        d("fp16", False, _desc("half precision on CUDA", read_only=True))
-        d("class_filter", [""], _desc("class names to report; [''] or [] = all",
-                                      ))
-        d("ota_mode", "attention", _desc("OTA similarity: attention (paper) | iou | motion"))
-        d("ota_T", -1.0, _desc("OTA match threshold T (S > T); -1 = the mode's default", lo=-1.0, hi=10.0))
-        d("ota_G", 0.3, _desc("score above which an unmatched detection starts a tubelet", lo=0.0, hi=1.0))
-        d("ota_tub_len", 10, _desc("rows kept per tubelet", lo=1, hi=100, integer=True))
-        d("ota_max_age_frames", 10, _desc("frames a tubelet lives without a match", lo=1, hi=10000,
-                                          integer=True))
-        d("ota_max_age_s", 2.0, _desc("seconds a tubelet lives without a match (0 = off)", lo=0.0, hi=3600.0))
-        d("ota_assignment", "greedy", _desc("greedy (paper) | hungarian"))
-        d("min_hits", 5, _desc("matches before an identity is confirmed, published and counted", lo=1,
-                               hi=1000, integer=True))
-        d("max_gap_s", 1.0, _desc("a larger gap between frame stamps resets the temporal state", lo=0.0,
-                                  hi=3600.0))
-        d("counts_file", "", _desc("JSON file the dive's counts are saved to and restored from ('' = off)",
-                                   read_only=True))
-        d("counts_save_period_s", 5.0, _desc("how often counts are saved", read_only=True, lo=0.1, hi=3600.0))
-        d("compressed", False, _desc("subscribe to image/compressed instead of image", read_only=True))
-        d("reliability", "best_effort", _desc("input reliability: best_effort | reliable", read_only=True))
-        d("publish_annotated", True, _desc("draw image_annotated (only while it has subscribers)"))
-        rel = self.get_parameter("reliability").value
-        if rel not in RELIABILITY:
-            raise TssdError(f"parameter reliability={rel!r}: use best_effort or reliable")
+        """Every parameter of tssd_ros.params.PARAMS; those without a default (thresholds: the checkpoint's)
+        are declared typed and unset until the weights are loaded."""
+        for prm in P.PARAMS:
+            if prm.default is None:
+                kind = Parameter.Type.INTEGER if prm.integer else Parameter.Type.DOUBLE
+                self.declare_parameter(prm.name, kind, _descriptor(prm))
+            else:
+                self.declare_parameter(prm.name, prm.default, _descriptor(prm))
+            try:
+                P.check(prm.name, self._param(prm.name))
+            except InputError as e:
+                raise TssdError(f"parameter {e}") from None
+        if not self._param("weights"):
+            raise TssdError("parameter `weights` is empty: set it to a .pt file (see config/tssd.yaml)")
 
     def _param(self, name: str) -> Any:
-        return self.get_parameter(name).value
+        """A parameter's value (None while a typed parameter is still unset)."""
+        from rclpy.exceptions import ParameterUninitializedException
 
-    def _class_filter(self, names: list[str]) -> tuple[int, ...] | None:
-        names = [n for n in (names or []) if n]
-        if not names:
+        try:
+            return self.get_parameter(name).value
+        except ParameterUninitializedException:
             return None
-        known = list(self.detector.class_names)
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise TssdError(f"unknown class(es) {unknown}; known: {known}")
-        return tuple(known.index(n) for n in names)
 
     def _validate_parameters(self, params: list) -> SetParametersResult:
         for prm in params:
-            v = prm.value
-            if prm.name == "ota_mode" and v not in OTA_MODES:
-                return SetParametersResult(successful=False, reason=f"ota_mode must be one of {OTA_MODES}")
-            if prm.name == "ota_assignment" and v not in ASSIGNMENTS:
-                return SetParametersResult(successful=False, reason=f"ota_assignment must be one of {ASSIGNMENTS}")
-            if prm.name == "class_filter" and hasattr(self, "detector"):
-                if prm.type_ != Parameter.Type.STRING_ARRAY:
-                    return SetParametersResult(successful=False, reason="class_filter must be a string array")
-                try:
-                    self._class_filter(list(v))
-                except TssdError as e:
-                    return SetParametersResult(successful=False, reason=str(e))
+            if prm.name not in P.BY_NAME:
+                continue
+            try:
+                P.check(prm.name, prm.value)
+                if prm.name == "class_filter" and hasattr(self, "detector"):
+                    if prm.type_ != Parameter.Type.STRING_ARRAY:
+                        raise InputError("class_filter must be a string array")
+                    P.class_filter_indices(list(prm.value), self.detector.class_names)
+            except InputError as e:
+                return SetParametersResult(successful=False, reason=str(e))
         if hasattr(self, "pipeline"):
-            changes = ota_changes_from_params({p.name: p.value for p in params})
+            changes = P.ota_changes_from_params({p.name: p.value for p in params})
             if changes:
                 try:
                     OTAConfig(**{**self.pipeline.ota_config.__dict__, **changes})
@@ -256,12 +212,12 @@ class TssdNode(Node):
         if not hasattr(self, "pipeline"):
             return
         with self._lock:
-            post = {p.name: p.value for p in params if p.name in _POST_PARAMS}
+            post = {p.name: p.value for p in params if p.name in P.POSTPROCESS_PARAMS}
             if post:
                 self._apply_postprocess(post)
                 if "conf_threshold" in post:
                     self._publish_label_info()
-            ota = ota_changes_from_params({p.name: p.value for p in params})
+            ota = P.ota_changes_from_params({p.name: p.value for p in params})
             if ota:
                 self.pipeline.set_ota(**ota)
             for p in params:
@@ -272,7 +228,7 @@ class TssdNode(Node):
         changes: dict[str, Any] = {}
         for k, v in values.items():
             if k == "class_filter":
-                changes[k] = self._class_filter(list(v))
+                changes[k] = P.class_filter_indices(list(v), self.detector.class_names)
             else:
                 changes[k] = int(v) if k == "top_k" else float(v)
         self.detector.set_postprocess(**changes)

@@ -10,9 +10,7 @@ from tssd_ros.tracking.ota import (
     Track,
     assign_greedy,
     assign_hungarian,
-    attention_similarity,
     box_iou,
-    ota_similarity,
 )
 
 __all__ = [
@@ -22,7 +20,5 @@ __all__ = [
     "Track",
     "assign_greedy",
     "assign_hungarian",
-    "attention_similarity",
     "box_iou",
-    "ota_similarity",
 ]

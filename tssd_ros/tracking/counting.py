@@ -169,8 +169,6 @@ class DiveCounter:
             out.min_hits = int(min_hits)
         return out
 
-    from_file = load
-
     @classmethod
     def load_or_new(
         cls, path: str | os.PathLike[str], class_names: Sequence[str] = (), min_hits: int = 5

@@ -40,6 +40,8 @@ from tssd_ros.types import Detections
 
 Mode = Literal["attention", "iou", "motion"]
 Assignment = Literal["greedy", "hungarian"]
+OTA_MODES: tuple[str, ...] = ("attention", "iou", "motion")
+ASSIGNMENTS: tuple[str, ...] = ("greedy", "hungarian")
 IoUTerm = Literal["exp", "linear"]
 
 #: IoU gate used by the box-only modes (SORT's usual value).
@@ -48,7 +50,9 @@ DEFAULT_IOU_GATE = 0.3
 
 @dataclass
 class OTAConfig:
-    """OTA settings; defaults are the paper's MOT15 setting (T = 1.0, G = 0.3, tub_len = 10).
+    """OTA settings: the paper's MOT15 setting (T = 1.0, G = 0.3, tub_len = 10) with the ``motion`` mode (the
+    paper's S against a constant-velocity prediction: +12 HOTA over ``attention`` on scrolling scenes,
+    benchmarks/bench_tracker.py); these defaults are the node's and config/tssd.yaml's (tssd_ros.params).
 
     T: match when S > T; None = per-mode default (see module doc).
     G: an unmatched detection with score > G starts a tubelet; others get no identity (-1).
@@ -63,7 +67,7 @@ class OTAConfig:
     fps: frame rate assumed when ``update`` gets no timestamp (drives velocity in px/s and max_age_s).
     """
 
-    mode: Mode = "attention"
+    mode: Mode = "motion"
     T: float | None = None
     G: float = 0.3
     tub_len: int = 10
@@ -79,8 +83,8 @@ class OTAConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.mode in ("attention", "iou", "motion"), f"unknown mode {self.mode!r}"),
-            (self.assignment in ("greedy", "hungarian"), f"unknown assignment {self.assignment!r}"),
+            (self.mode in OTA_MODES, f"unknown mode {self.mode!r}"),
+            (self.assignment in ASSIGNMENTS, f"unknown assignment {self.assignment!r}"),
             (self.iou_term in (None, "exp", "linear"), f"iou_term must be exp|linear: {self.iou_term!r}"),
             (self.missing_attention in ("raise", "iou"), "missing_attention must be raise|iou"),
             (self.tub_len >= 1, f"tub_len must be >= 1: {self.tub_len}"),
@@ -149,29 +153,6 @@ def unit_rows(v: np.ndarray) -> np.ndarray:
     v = np.asarray(v, np.float64)
     n = np.linalg.norm(v, axis=-1, keepdims=True)
     return np.divide(v, n, out=np.zeros_like(v), where=n > 0)
-
-
-def attention_similarity(det_vectors: np.ndarray, tubelet_vectors: list[np.ndarray]) -> np.ndarray:
-    """Eq. 6: mean cosine similarity of each detection vector to each tubelet's stored vectors.
-
-    det_vectors (N, D); tubelet_vectors: one (K_j, D) array per tubelet. Returns (N, M). The mean of
-    cosines equals the dot product with the mean of the unit vectors, which is what the tracker keeps.
-    """
-    d = unit_rows(det_vectors)
-    means = np.stack([unit_rows(t).mean(axis=0) for t in tubelet_vectors]) if tubelet_vectors else None
-    if means is None:
-        return np.zeros((len(d), 0))
-    return d @ means.T
-
-
-def ota_similarity(
-    det_boxes: np.ndarray,
-    det_vectors: np.ndarray,
-    tubelet_boxes: np.ndarray,
-    tubelet_vectors: list[np.ndarray],
-) -> np.ndarray:
-    """Eq. 7: S = exp(IoU(det, newest tubelet box)) * eq. 6, as an (N, M) matrix."""
-    return np.exp(box_iou(det_boxes, tubelet_boxes)) * attention_similarity(det_vectors, tubelet_vectors)
 
 
 def assign_greedy(S: np.ndarray, T: float) -> tuple[np.ndarray, np.ndarray]:

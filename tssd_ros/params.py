@@ -1,0 +1,189 @@
+"""The pipeline's parameters: one table (name, default, range, meaning) for the node, the YAML and every CLI.
+
+Why one table: ``tssd_node`` declares its ROS parameters from it (with descriptors and ranges), the offline
+tools read ``config/tssd.yaml`` through :func:`load_params` and check their options with :func:`check`, and
+the tracker's defaults come from :class:`~tssd_ros.tracking.ota.OTAConfig` itself; so a replay, an eval and the
+live node cannot disagree about a default or a range. No rclpy here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tssd_ros.errors import InputError
+from tssd_ros.tracking.ota import ASSIGNMENTS, OTA_MODES, OTAConfig
+
+NODE_NAME = "tssd_node"
+RELIABILITIES = ("best_effort", "reliable")
+_OTA = OTAConfig()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter. default None: the checkpoint's own value (thresholds). read_only: set at start only."""
+
+    name: str
+    default: Any
+    doc: str
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] | None = None
+    read_only: bool = False
+    integer: bool = False
+
+    def check(self, value: Any) -> Any:
+        """``value`` converted to the parameter's type, or a one-line InputError saying what is allowed."""
+        if value is None and self.default is None:
+            return None
+        try:
+            if isinstance(self.default, bool):
+                if not isinstance(value, bool):
+                    raise TypeError
+                v: Any = value
+            elif self.integer:
+                if isinstance(value, bool) or float(value) != int(value):
+                    raise TypeError
+                v = int(value)
+            elif self.lo is not None or isinstance(self.default, float):
+                if isinstance(value, bool):
+                    raise TypeError
+                v = float(value)
+            elif isinstance(self.default, list):
+                v = [str(x) for x in (value or [])]
+            else:
+                v = str(value)
+        except (TypeError, ValueError):
+            raise InputError(f"{self.name}: expected {self._kind()}, got {value!r}") from None
+        if self.lo is not None and self.hi is not None and not self.lo <= v <= self.hi:
+            raise InputError(f"{self.name} must be in [{self.lo:g}, {self.hi:g}], got {v}")
+        if self.choices is not None and v not in self.choices:
+            allowed = ", ".join(c or "''" for c in self.choices)
+            raise InputError(f"{self.name} must be one of {allowed}, got {v!r}")
+        return v
+
+    def _kind(self) -> str:
+        if isinstance(self.default, bool):
+            return "true or false"
+        if self.integer:
+            return "an integer"
+        if self.lo is not None or isinstance(self.default, float):
+            return "a number"
+        return "a list of strings" if isinstance(self.default, list) else "a string"
+
+
+def _int(name: str, default: int | None, doc: str, lo: int, hi: int, **kw: Any) -> Param:
+    return Param(name, default, doc, lo, hi, integer=True, **kw)
+
+
+PARAMS: tuple[Param, ...] = (
+    Param("weights", "weights/tssd_mobile_underwater.pt", "detector weights (.pt, project or reference format); "
+          "relative paths resolve against the package's share directory", read_only=True),
+    Param("classes_preset", "", "class names for reference checkpoints", choices=("", "vid", "mot", "underwater"),
+          read_only=True),
+    Param("device", "cpu", "torch device: cpu, cuda, cuda:N", read_only=True),
+    _int("threads", 0, "CPU threads for torch (0 = torch's default)", 0, 256, read_only=True),
+    Param("fp16", False, "half precision (CUDA only)", read_only=True),
+    Param("conf_threshold", None, "per-class confidence threshold (default: the checkpoint's)", 0.0, 1.0),
+    Param("nms_iou", None, "NMS IoU threshold, keep IoU <= this (default: the checkpoint's)", 0.0, 1.0),
+    _int("top_k", None, "NMS candidates and kept boxes per class (default: the checkpoint's)", 1, 5000),
+    Param("class_filter", [""], "class names to report; [''] or [] = all"),
+    Param("ota_mode", _OTA.mode, "OTA similarity: attention (the paper) | iou | motion", choices=OTA_MODES),
+    Param("ota_T", -1.0 if _OTA.T is None else _OTA.T, "OTA match threshold T (S > T); -1 = the mode's default",
+          -1.0, 10.0),
+    Param("ota_G", _OTA.G, "score above which an unmatched detection starts a tubelet", 0.0, 1.0),
+    _int("ota_tub_len", _OTA.tub_len, "rows kept per tubelet", 1, 100),
+    _int("ota_max_age_frames", _OTA.max_age_frames, "frames a tubelet lives without a match", 1, 10000),
+    Param("ota_max_age_s", _OTA.max_age_s or 0.0, "seconds a tubelet lives without a match (0 = off)", 0.0, 3600.0),
+    Param("ota_assignment", _OTA.assignment, "greedy (the paper) | hungarian", choices=ASSIGNMENTS),
+    _int("min_hits", _OTA.min_hits, "matches before an identity is confirmed, published and counted", 1, 1000),
+    Param("max_gap_s", 1.0, "a larger gap between frame stamps resets the temporal state", 0.0, 3600.0),
+    Param("counts_file", "", "JSON file the dive's counts are saved to and restored from ('' = off)",
+          read_only=True),
+    Param("counts_save_period_s", 5.0, "how often counts are saved", 0.1, 3600.0, read_only=True),
+    Param("compressed", False, "subscribe to image/compressed instead of image", read_only=True),
+    Param("reliability", "best_effort", "input reliability", choices=RELIABILITIES, read_only=True),
+    Param("publish_annotated", True, "draw image_annotated (only while it has subscribers)"),
+)
+BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
+
+# node parameter -> OTAConfig field
+OTA_PARAMS = {"ota_mode": "mode", "ota_T": "T", "ota_G": "G", "ota_tub_len": "tub_len",
+              "ota_max_age_frames": "max_age_frames", "ota_max_age_s": "max_age_s",
+              "ota_assignment": "assignment", "min_hits": "min_hits"}
+POSTPROCESS_PARAMS = ("conf_threshold", "nms_iou", "top_k", "class_filter")
+
+
+def check(name: str, value: Any) -> Any:
+    """Validate one parameter (the node's ranges, for CLI options too)."""
+    if name not in BY_NAME:
+        raise InputError(f"unknown parameter {name!r}; known: {', '.join(BY_NAME)}")
+    return BY_NAME[name].check(value)
+
+
+def defaults() -> dict[str, Any]:
+    return {p.name: (list(p.default) if isinstance(p.default, list) else p.default) for p in PARAMS}
+
+
+def ota_changes_from_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """OTAConfig keyword arguments from node parameters (``ota_T`` < 0 and ``ota_max_age_s`` <= 0 mean unset)."""
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if name not in OTA_PARAMS:
+            continue
+        if name == "ota_T":
+            value = None if value < 0 else float(value)
+        elif name == "ota_max_age_s":
+            value = None if value <= 0 else float(value)
+        out[OTA_PARAMS[name]] = value
+    return out
+
+
+def class_filter_indices(names: list[str] | tuple[str, ...] | None, class_names: tuple[str, ...]
+                         ) -> tuple[int, ...] | None:
+    """``class_filter`` names -> detector label indices (None: report every class); unknown names are an error."""
+    wanted = [n for n in (names or []) if n]
+    if not wanted:
+        return None
+    unknown = [n for n in wanted if n not in class_names]
+    if unknown:
+        raise InputError(f"class_filter: unknown class(es) {unknown}; known: {list(class_names)}")
+    return tuple(class_names.index(n) for n in wanted)
+
+
+def _yaml_section(doc: Any, path: Path) -> dict[str, Any]:
+    """The ``ros__parameters`` of ``tssd_node`` (or of ``/**``, which applies in any namespace)."""
+    if not isinstance(doc, dict):
+        raise InputError(f"{path}: not a ROS parameter file (expected '{NODE_NAME}: ros__parameters: ...')")
+    for key, val in doc.items():
+        if str(key).strip("/").split("/")[-1] in (NODE_NAME, "**") and isinstance(val, dict):
+            sec = val.get("ros__parameters")
+            if isinstance(sec, dict):
+                return dict(sec)
+    raise InputError(f"{path}: no '{NODE_NAME}: ros__parameters:' section")
+
+
+def load_params(source: str | Path | Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+    """Every parameter: the defaults, then a ROS params YAML (or a dict), then ``overrides`` (None = keep);
+    each value checked. The result is what the node would run with."""
+    values = defaults()
+    given: dict[str, Any] = {}
+    if isinstance(source, Mapping):
+        given = dict(source)
+    elif source is not None:
+        import yaml
+
+        path = Path(source)
+        try:
+            doc = yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            raise InputError(f"params file {path} does not exist") from None
+        except (OSError, yaml.YAMLError) as e:
+            raise InputError(f"cannot read params file {path}: {str(e).splitlines()[0]}") from None
+        given = _yaml_section(doc, path)
+    given.update({k: v for k, v in overrides.items() if v is not None})
+    for name, value in given.items():
+        values[name] = check(name, value)
+    return values

@@ -36,10 +36,13 @@ def executable(name: str) -> str:
 @contextmanager
 def node_process(
     name: str, params: dict[str, object] | None = None, remaps: dict[str, str] | None = None,
-    namespace: str | None = None, log_path: Path | None = None,
+    namespace: str | None = None, log_path: Path | None = None, params_file: Path | None = None,
 ) -> Iterator[subprocess.Popen]:
-    """Start a package executable as a separate process; stop it with SIGINT (as ros2 launch does)."""
+    """Start a package executable as a separate process; stop it with SIGINT (as ros2 launch does).
+    ``params_file`` is loaded first, ``params`` override it."""
     cmd = [executable(name), "--ros-args"]
+    if params_file is not None:
+        cmd += ["--params-file", str(params_file)]
     for k, v in (params or {}).items():
         if isinstance(v, bool):
             v = "true" if v else "false"

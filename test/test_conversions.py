@@ -78,7 +78,7 @@ def test_detections_message_fields_and_ids():
     h.stamp.sec, h.stamp.nanosec = 12, 345
     dets = Detections([[10, 20, 50, 80], [0, 0, 5, 5]], [0.9, 0.4], [1, 2], None,
                       ("seaurchin", "scallop", "seacucumber"))
-    msg = conv.detections_to_msg(h, dets, track_ids=[7, 8], confirmed=[True, False])
+    msg = conv.detections_to_msg(h, dets, ids=[7, None])  # FrameResult.published_ids: unconfirmed = None
     assert msg.header.frame_id == "cam" and msg.header.stamp.nanosec == 345
     d0, d1 = msg.detections
     assert (d0.bbox.center.position.x, d0.bbox.center.position.y, d0.bbox.size_x, d0.bbox.size_y) == (30, 50, 40, 60)

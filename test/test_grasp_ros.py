@@ -60,8 +60,9 @@ class Harness:
         self.cam_pub = node.create_publisher(CameraInfo, f"{ns}/camera_info", RELIABLE)
         node.create_subscription(String, f"{ns}/grasp_status",
                                  lambda m: self.status.append(json.loads(m.data)), LATCHED)
-        node.create_subscription(Detection2D, f"{ns}/grasp_target", self.targets.append, RELIABLE)
-        node.create_subscription(PointStamped, f"{ns}/grasp_target/point", self.points.append, RELIABLE)
+        self._outputs = [
+            node.create_subscription(Detection2D, f"{ns}/grasp_target", self.targets.append, RELIABLE),
+            node.create_subscription(PointStamped, f"{ns}/grasp_target/point", self.points.append, RELIABLE)]
         self.release_cli = node.create_client(Trigger, f"{ns}/grasp_selector/release")
         self.next_cli = node.create_client(Trigger, f"{ns}/grasp_selector/next")
         self.set_cli = node.create_client(SetParameters, f"{ns}/grasp_selector/set_parameters")
@@ -70,6 +71,9 @@ class Harness:
     def wait_ready(self) -> None:
         found = spin_until(self.node, lambda: self.pub.get_subscription_count() > 0, 15.0)
         assert found, "grasp_selector did not subscribe to detections"
+        # volatile outputs: matched before the first frame, or its target and point are lost (a loaded machine
+        # discovers slowly)
+        assert spin_until(self.node, lambda: all(s.get_publisher_count() > 0 for s in self._outputs), 15.0)
         for cli in (self.release_cli, self.next_cli, self.set_cli, self.get_cli):
             assert cli.wait_for_service(timeout_sec=TIMEOUT), cli.srv_name
 

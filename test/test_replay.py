@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +34,9 @@ def toy_bag(tmp_path_factory):
             w.write(0.1 * k, img)
             frames.append(img)
     return folder / "dive", frames
+
+
+PARAMS = Path(__file__).resolve().parents[1] / "config" / "tssd.yaml"
 
 
 def read_jsonl(path):
@@ -67,11 +71,15 @@ def test_live_node_gives_the_same_answers_as_replay(toy_weights, toy_bag, tmp_pa
     require_ros()
     bag, frames = toy_bag
     out = tmp_path / "dets.jsonl"
-    assert tssd(["replay", str(bag), "--weights", str(toy_weights), "--out", str(out), "--min-hits", "3"]) == 0
+    assert tssd(["replay", str(bag), "--params", str(PARAMS), "--weights", str(toy_weights), "--out", str(out),
+                 "--min-hits", "3"]) == 0
     offline = read_jsonl(out)
     ns = "/replay_eq"
+    # the node gets the same file (keyed to its namespaced name) and the same two overrides
+    params_file = tmp_path / "tssd.yaml"
+    params_file.write_text(PARAMS.read_text().replace("tssd_node:", f"{ns}/tssd_node:", 1))
     with node_process("tssd_node", params={"weights": str(toy_weights), "reliability": "reliable", "min_hits": 3},
-                      namespace=ns, log_path=tmp_path / "node.log"):
+                      namespace=ns, log_path=tmp_path / "node.log", params_file=params_file):
         h = Harness(ns)
         try:
             assert h.wait_for_node(), (tmp_path / "node.log").read_text()

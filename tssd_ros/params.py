@@ -173,16 +173,9 @@ def load_params(source: str | Path | Mapping[str, Any] | None = None, **override
     if isinstance(source, Mapping):
         given = dict(source)
     elif source is not None:
-        import yaml
+        from tssd_ros.paths import read_yaml
 
-        path = Path(source)
-        try:
-            doc = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise InputError(f"params file {path} does not exist") from None
-        except (OSError, yaml.YAMLError) as e:
-            raise InputError(f"cannot read params file {path}: {str(e).splitlines()[0]}") from None
-        given = _yaml_section(doc, path)
+        given = _yaml_section(read_yaml(source, "params file"), Path(source))
     given.update({k: v for k, v in overrides.items() if v is not None})
     for name, value in given.items():
         values[name] = check(name, value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,3 +28,18 @@ def resolve_data_path(path: str | Path) -> Path:
     if p.is_absolute() or p.exists():
         return p
     return share_dir() / p
+
+
+def read_yaml(path: str | Path, what: str = "YAML file") -> Any:
+    """The parsed YAML document, or a one-line InputError naming ``what`` (missing file, bad syntax)."""
+    import yaml
+
+    from tssd_ros.errors import InputError
+
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise InputError(f"cannot read {what} {path}: {str(e).splitlines()[0]}") from None

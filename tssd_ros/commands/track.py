@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tssd_ros.errors import InputError
+from tssd_ros.tracking.ota import ASSIGNMENTS, OTA_MODES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="MOT result file to write")
     p.add_argument("--tracker", choices=("ota", "sort", "bytetrack"), default="ota",
                    help="ota (default) or the trackers package's SORT / ByteTrack on the same detections")
-    p.add_argument("--mode", choices=("attention", "iou", "motion"), default=None,
+    p.add_argument("--mode", choices=OTA_MODES, default=None,
                    help="OTA mode (default: attention with --appearance, else iou)")
     p.add_argument("--appearance", type=Path, help="feats.npy: one appearance row per det.txt line")
     p.add_argument("--T", type=float, default=None, help="match threshold on S (default: per mode)")
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-age-s", type=float, default=None,
                    help="seconds a tubelet lives unmatched (default: off for files; frames rule only)")
     p.add_argument("--min-hits", type=int, default=5, help="matches for an identity to be confirmed")
-    p.add_argument("--assignment", choices=("greedy", "hungarian"), default="greedy")
+    p.add_argument("--assignment", choices=ASSIGNMENTS, default="greedy")
     p.add_argument("--iou-term", choices=("exp", "linear"), default=None,
                    help="box term: exp(IoU) or IoU (default: exp with appearance, else linear)")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate: time stamps = (frame-1)/fps")

@@ -14,10 +14,9 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
-
 from tssd_ros.data.synth import GENERATOR_VERSION, PRESETS, SynthConfig
 from tssd_ros.errors import InputError
+from tssd_ros.paths import read_yaml
 
 #: seeds reserved for training data (inclusive); benchmark seeds must be >= BENCHMARK_MIN_SEED
 TRAIN_SEEDS = (0, 9999)
@@ -57,10 +56,7 @@ def _find(name_or_path: str) -> Path:
 def load_benchmark(name_or_path: str) -> Benchmark:
     """Parse and validate a benchmark definition (by name, e.g. 'underwater', or by path)."""
     path = _find(name_or_path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise InputError(f"{path}: invalid YAML: {str(e).splitlines()[0]}") from None
+    doc = read_yaml(path, "benchmark definition")
     if not isinstance(doc, dict) or not isinstance(doc.get("sequences"), list) or not doc["sequences"]:
         raise InputError(f"{path}: expected a mapping with a non-empty 'sequences' list")
     size = str(doc.get("size", "640x480"))

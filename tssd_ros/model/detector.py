@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
-import cv2
 import numpy as np
 import torch
 
 from tssd_ros.errors import InputError
 from tssd_ros.model.config import DetectorConfig, PostprocessConfig, PreprocessConfig
 from tssd_ros.model.postprocess import detect, roi_vectors
+from tssd_ros.model.preprocess import to_blob
 from tssd_ros.model.temporal import State
 from tssd_ros.model.tssd import TSSD
 from tssd_ros.types import Detections
@@ -54,8 +54,6 @@ class Detector:
         self.postprocess = postprocess or PostprocessConfig()
         self.metadata = dict(metadata or {})
         self._state: State | None = None
-        mean = torch.tensor(self.preprocess.mean_bgr, dtype=torch.float32)
-        self._mean = mean.view(1, 1, 3)
 
     # ---- properties the ROS node reads ----
     @property
@@ -88,16 +86,11 @@ class Detector:
 
     # ---- processing ----
     def preprocess_image(self, image: np.ndarray) -> torch.Tensor:
-        """Reference preprocessing: cv2.resize (bilinear) on uint8, float, minus BGR mean, BGR->RGB, CHW."""
+        """Reference preprocessing (:func:`tssd_ros.model.preprocess.to_blob`) -> (1, 3, S, S) on the device."""
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             desc = getattr(image, "shape", type(image).__name__)
             raise InputError(f"expected a BGR uint8 image HxWx3, got {desc} {getattr(image, 'dtype', '')}")
-        s = self.preprocess.input_size
-        x = torch.from_numpy(cv2.resize(image, (s, s))).float()
-        x = (x - self._mean) / self.preprocess.std
-        if self.preprocess.channel_order == "rgb":
-            x = x.flip(-1)
-        return x.permute(2, 0, 1).unsqueeze(0).contiguous().to(self.device, self.dtype)
+        return torch.from_numpy(to_blob(image, self.preprocess)).to(self.device, self.dtype)
 
     def step(self, image: np.ndarray) -> Detections:
         """Detect on one BGR uint8 frame, advancing the recurrent state."""

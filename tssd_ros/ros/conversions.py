@@ -69,16 +69,13 @@ def bgr_to_image(img: np.ndarray, header: Header) -> Image:
     return msg
 
 
-def detections_to_msg(
-    header: Header,
-    dets: Detections,
-    track_ids: Sequence[int] | np.ndarray | None = None,
-    confirmed: Sequence[bool] | np.ndarray | None = None,
-) -> Detection2DArray:
+def detections_to_msg(header: Header, dets: Detections, ids: Sequence[int | None] | None = None
+                      ) -> Detection2DArray:
     """Detections -> vision_msgs/Detection2DArray (box centre/size in input pixels, id = identity).
 
-    ``id`` carries the OTA identity as a decimal string only for confirmed identities; it is empty for
-    unconfirmed ones so consumers (grasp selection, counting) never act on a flicker.
+    ``ids``: the identities as published (:meth:`tssd_ros.pipeline.FrameResult.published_ids`: confirmed
+    identities, None otherwise); ``id`` is their decimal string, empty for None, so consumers (grasp
+    selection, counting) never act on a flicker.
     """
     out = Detection2DArray()
     out.header = header
@@ -98,9 +95,8 @@ def detections_to_msg(
         bb.size_x = x2 - x1
         bb.size_y = y2 - y1
         d.bbox = bb
-        tid = -1 if track_ids is None else int(track_ids[i])
-        ok = True if confirmed is None else bool(confirmed[i])
-        d.id = str(tid) if (tid >= 0 and ok) else ""
+        tid = None if ids is None else ids[i]
+        d.id = "" if tid is None else str(int(tid))
         out.detections.append(d)
     return out
 

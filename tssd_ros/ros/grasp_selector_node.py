@@ -124,7 +124,8 @@ class GraspSelectorNode(Node):
         self._camera: CameraInfo | None = None
         self._selector = GraspSelector(self._config({}))
         self._selector.lock(self.get_parameter("target_id").value)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
 
         self._pub_target = self.create_publisher(Detection2D, "grasp_target", OUTPUT_QOS)
         self._pub_point = self.create_publisher(PointStamped, "grasp_target/point", OUTPUT_QOS)
@@ -162,16 +163,17 @@ class GraspSelectorNode(Node):
             image_center=centre,
         )
 
-    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        pending = {p.name: p.value for p in params}
-        config = self._config(pending)
-        reason = config.problem()
-        if reason:
-            return SetParametersResult(successful=False, reason=reason)
-        self._selector.configure(config)
-        if "target_id" in pending:
-            self.get_logger().info(f"target_id: {self._selector.lock(int(pending['target_id']))}")
-        return SetParametersResult(successful=True)
+    def _validate_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """Accept a change only if the resulting configuration is valid; nothing is applied here."""
+        reason = self._config({p.name: p.value for p in params}).problem()
+        return SetParametersResult(successful=not reason, reason=reason or "")
+
+    def _apply_parameters(self, params: list[Parameter]) -> None:
+        """Post-set: the accepted parameters are now the node's; configure the selector from them."""
+        self._selector.configure(self._config({}))
+        for p in params:
+            if p.name == "target_id":
+                self.get_logger().info(f"target_id: {self._selector.lock(int(p.value))}")
 
     def _sync_target_id(self) -> None:
         """After release/next the selector is automatic again: make `ros2 param get target_id` say so."""

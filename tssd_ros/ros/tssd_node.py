@@ -19,22 +19,18 @@ Topics (relative, so namespaces and remaps work):
        ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, 1 Hz).
 Services: ``~/reset`` (new stream: recurrent state and tubelets; counts kept), ``~/reset_counts``.
 
-Frames are processed latest-first: the subscription callback only fills a one-frame slot, a worker
-thread runs the pipeline. A frame that arrives while the slot is still full replaces it and is counted as
-dropped; there is never a backlog.
+Frames are processed latest-first (:class:`tssd_ros.ros.worker.LatestFrameWorker`): the subscription
+callback only fills a one-frame slot, a worker thread runs the pipeline. A frame that arrives while the slot
+is still full replaces it and is counted as dropped; there is never a backlog.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-import time
-from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (
@@ -63,6 +59,7 @@ from tssd_ros import params as P
 from tssd_ros.errors import InputError, TssdError
 from tssd_ros.pipeline import Pipeline
 from tssd_ros.ros import conversions as conv
+from tssd_ros.ros.worker import FrameStats, LatestFrameWorker
 from tssd_ros.tracking.ota import OTAConfig
 from tssd_ros.viz import draw_detections
 
@@ -82,13 +79,6 @@ def _descriptor(prm: P.Param) -> ParameterDescriptor:
             d.floating_point_range = [FloatingPointRange(from_value=float(prm.lo), to_value=float(prm.hi),
                                                          step=0.0)]
     return d
-
-
-@dataclass
-class _Slot:
-    """The latest unprocessed frame (one at most)."""
-
-    msg: Any = None
 
 
 class TssdNode(Node):
@@ -138,17 +128,8 @@ class TssdNode(Node):
         self.create_service(Trigger, "~/reset_counts", self._srv_reset_counts)
 
         # -- worker and bookkeeping -------------------------------------------------------------
-        self._slot = _Slot()
-        self._cond = threading.Condition()
-        self._stop = False
-        self.n_in = self.n_done = self.n_dropped = self.n_bad = 0
-        self._in_times: deque[float] = deque(maxlen=200)
-        self._done_times: deque[float] = deque(maxlen=200)
-        self._latency: deque[float] = deque(maxlen=500)
-        self._infer: deque[float] = deque(maxlen=500)
-        self._last_error = ""
-        self._worker = threading.Thread(target=self._work, name="tssd_worker", daemon=True)
-        self._worker.start()
+        self.stats = FrameStats()
+        self._worker = LatestFrameWorker(self._process, self._on_frame_error, self.stats)
         # Diagnostics and saving run on the steady clock: with use_sim_time a paused bag stops /clock, and the
         # operator still needs to see that the pipeline is alive (and counts must still be saved).
         steady = Clock(clock_type=ClockType.STEADY_TIME)
@@ -242,33 +223,16 @@ class TssdNode(Node):
         )
 
     def _on_image(self, msg: Any) -> None:
-        now = time.monotonic()
-        with self._cond:
-            self.n_in += 1
-            self._in_times.append(now)
-            if self._slot.msg is not None:
-                self.n_dropped += 1
-            self._slot.msg = msg
-            self._cond.notify()
+        self._worker.offer(msg)
 
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                while self._slot.msg is None and not self._stop:
-                    self._cond.wait(timeout=0.5)
-                if self._stop:
-                    return
-                msg, self._slot.msg = self._slot.msg, None
-            try:
-                self._process(msg)
-            except InputError as e:
-                self.n_bad += 1
-                self._last_error = str(e)
-                self.get_logger().warn(f"dropped a bad frame: {e}", throttle_duration_sec=2.0)
-            except Exception as e:  # noqa: BLE001 - keep serving; the reason goes to log and diagnostics
-                self.n_bad += 1
-                self._last_error = f"{type(e).__name__}: {e}"
-                self.get_logger().error(f"frame failed: {self._last_error}", throttle_duration_sec=2.0)
+    def _on_frame_error(self, e: Exception) -> None:
+        """A frame that could not be processed: logged (throttled), counted, dropped; the node goes on."""
+        if isinstance(e, InputError):
+            self.stats.bad(str(e))
+            self.get_logger().warn(f"dropped a bad frame: {e}", throttle_duration_sec=2.0)
+        else:
+            self.stats.bad(f"{type(e).__name__}: {e}")
+            self.get_logger().error(f"frame failed: {self.stats.last_error}", throttle_duration_sec=2.0)
 
     def _process(self, msg: Any) -> None:
         img = conv.compressed_to_bgr(msg) if self.compressed else conv.image_to_bgr(msg)
@@ -278,17 +242,13 @@ class TssdNode(Node):
         if res.reset_reason:
             self.get_logger().info(f"temporal state reset: {res.reset_reason}")
         ids = res.published_ids()
-        self.pub_dets.publish(conv.detections_to_msg(msg.header, res.detections, res.track_ids, res.confirmed))
+        self.pub_dets.publish(conv.detections_to_msg(msg.header, res.detections, res.published_ids()))
         self.pub_counts.publish(conv.counts_msg(msg.header, res.counts))
         if self._param("publish_annotated") and self.pub_annot.get_subscription_count() > 0:
             self.pub_annot.publish(conv.bgr_to_image(draw_detections(img, res.detections, ids, res.counts),
                                                      msg.header))
         now_ros = self.get_clock().now().nanoseconds * 1e-9
-        if now_ros > 0:
-            self._latency.append(now_ros - stamp)
-        self._infer.append(res.inference_s)
-        self.n_done += 1
-        self._done_times.append(time.monotonic())
+        self.stats.done(now_ros - stamp if now_ros > 0 else None, res.inference_s)
 
     # -- services ---------------------------------------------------------------------------------
     def _srv_reset(self, _req: Trigger.Request, resp: Trigger.Response) -> Trigger.Response:
@@ -321,39 +281,16 @@ class TssdNode(Node):
         except TssdError as e:
             self.get_logger().error(str(e), throttle_duration_sec=10.0)
 
-    @staticmethod
-    def _rate(times: deque[float], window: float = 5.0) -> float:
-        now = time.monotonic()
-        recent = [t for t in times if now - t <= window]
-        if len(recent) < 2:
-            return 0.0
-        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
-
     def _publish_diagnostics(self) -> None:
         st = DiagnosticStatus(name=f"{self.get_name()}: detection", hardware_id="tssd_ros")
-        lat = np.array(self._latency) * 1000 if self._latency else np.zeros(0)
-        inf = np.array(self._infer) * 1000 if self._infer else np.zeros(0)
-        in_fps, out_fps = self._rate(self._in_times), self._rate(self._done_times)
-        values = {
-            "input_fps": f"{in_fps:.2f}",
-            "processed_fps": f"{out_fps:.2f}",
-            "frames_in": self.n_in,
-            "frames_processed": self.n_done,
-            "frames_dropped": self.n_dropped,
-            "frames_bad": self.n_bad,
-            "latency_p50_ms": f"{np.percentile(lat, 50):.1f}" if lat.size else "nan",
-            "latency_p95_ms": f"{np.percentile(lat, 95):.1f}" if lat.size else "nan",
-            "inference_p50_ms": f"{np.percentile(inf, 50):.1f}" if inf.size else "nan",
-            "model": Path(self._param("weights")).name,
-            "device": self._param("device"),
-            "resets": str(self.pipeline.resets),
-            "last_error": self._last_error,
-        }
+        values = {**self.stats.values(), "model": Path(self._param("weights")).name,
+                  "device": self._param("device"), "resets": str(self.pipeline.resets),
+                  "last_error": self.stats.last_error}
         st.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        recent_input = bool(self._in_times) and time.monotonic() - self._in_times[-1] < 5.0
-        if not recent_input:
+        out_fps = float(values["processed_fps"])
+        if not self.stats.input_recent():
             st.level, st.message = DiagnosticStatus.WARN, "no input images"
-        elif out_fps == 0.0 and self.n_done == 0:
+        elif out_fps == 0.0 and self.stats.n_done == 0:
             st.level, st.message = DiagnosticStatus.WARN, "receiving but nothing processed yet"
         else:
             st.level, st.message = DiagnosticStatus.OK, f"{out_fps:.1f} FPS"
@@ -364,10 +301,7 @@ class TssdNode(Node):
 
     def shutdown(self) -> None:
         """Stop the worker and save the counts (called at exit)."""
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
-        self._worker.join(timeout=5.0)
+        self._worker.stop()
         self._save_counts()
 
 

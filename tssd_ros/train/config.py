@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tssd_ros.classes import UNDERWATER_CLASSES
 from tssd_ros.errors import InputError
 from tssd_ros.model.config import DetectorConfig
+from tssd_ros.paths import read_yaml
 
 SOURCE_KINDS = ("coco", "yolo", "mot", "synth", "toy")
 STAGE_KINDS = ("ssd", "tssd", "assoc")
@@ -187,13 +186,7 @@ def _build(cls: type, d: Any, where: str) -> Any:
 def load_run_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Parse a training YAML (paths in it are relative to its folder); ``overrides`` replace top-level keys."""
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"training config {path} does not exist") from None
-    except (OSError, yaml.YAMLError) as e:
-        raise InputError(f"cannot read training config {path}: {str(e).splitlines()[0]}") from None
-    return run_config_from_dict(doc, path.parent, overrides)
+    return run_config_from_dict(read_yaml(path, "training config"), path.parent, overrides)
 
 
 def run_config_from_dict(doc: Any, base_dir: str | Path = ".", overrides: dict[str, Any] | None = None

@@ -12,6 +12,7 @@ those (gradient norm clipped). Learning rate: linear warm-up, cosine decay to ``
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import os
 import time
@@ -20,7 +21,6 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from tssd_ros.errors import CheckpointError, InputError
 from tssd_ros.model.config import DetectorConfig, PostprocessConfig, PreprocessConfig
+from tssd_ros.model.preprocess import to_blob
 from tssd_ros.model.temporal import State
 from tssd_ros.model.tssd import TSSD
 from tssd_ros.train.config import RunConfig, StageConfig
@@ -39,17 +40,14 @@ from tssd_ros.train.sources import DataMix, StageDataset, stream_episode
 LOG_FIELDS = ("stage", "iter", "loss", "loc", "conf", "attention", "association", "lr", "seconds")
 
 
+def _one_blob(img: np.ndarray, pre: PreprocessConfig) -> np.ndarray:
+    return to_blob(img, pre)[0]
+
+
 def preprocess_fn(pre: PreprocessConfig) -> Callable[[np.ndarray], np.ndarray]:
-    """BGR uint8 -> CHW float32 exactly as :meth:`Detector.preprocess_image` (resize on uint8, mean, RGB)."""
-    mean = np.asarray(pre.mean_bgr, np.float32)
-
-    def f(img: np.ndarray) -> np.ndarray:
-        x = (cv2.resize(img, (pre.input_size, pre.input_size)).astype(np.float32) - mean) / pre.std
-        if pre.channel_order == "rgb":
-            x = x[..., ::-1]
-        return np.ascontiguousarray(x.transpose(2, 0, 1))
-
-    return f
+    """BGR uint8 -> CHW float32 by the detector's own rule (:func:`tssd_ros.model.preprocess.to_blob`);
+    picklable, for data-loader workers."""
+    return functools.partial(_one_blob, pre=pre)
 
 
 def recurrent_parameters(model: TSSD) -> list[nn.Parameter]:

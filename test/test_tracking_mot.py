@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from tssd_ros.cli import main
-from tssd_ros.eval.mot import evaluate_mot, read_mot_txt
+from tssd_ros.data.mot import read_mot_txt
+from tssd_ros.eval.mot import evaluate_mot
 from tssd_ros.tracking.sim import simulate_scrolling_sequence
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,6 +14,7 @@ frames, so the rules that are easy to get subtly different live here and only he
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -203,6 +204,20 @@ class Pipeline:
         self._stream.last_stamp = stamp
         self._stream.last_shape = shape
         return FrameResult(dets, track_ids, confirmed, tracks, self.counts(), reason, t1 - t0, t2 - t1)
+
+    def process_stream(self, frames: Iterable[Any]) -> Iterator[tuple[Any, FrameResult | None]]:
+        """Frames with ``.image`` (BGR, or None when it did not decode) and ``.stamp`` -> ``(frame, result)``;
+        a bad frame gives ``(frame, None)`` and the stream goes on, as the node drops a bad frame. The one
+        loop behind ``tssd replay`` and ``tssd demo``."""
+        for fr in frames:
+            if fr.image is None:
+                yield fr, None
+                continue
+            try:
+                yield fr, self.process(fr.image, fr.stamp)
+            except InputError as e:
+                fr.error = fr.error or str(e)
+                yield fr, None
 
     def counts(self) -> dict[str, tuple[int, int]]:
         """class -> (cumulative unique individuals, confirmed individuals in view now)."""

@@ -28,3 +28,8 @@ def frame_record(index: int, dets: Detections, track_ids: list[int | None] | Non
         for i in range(len(dets))
     ]
     return out
+
+
+def bad_frame_record(index: int, stamp: float, error: str) -> dict[str, Any]:
+    """The record of a frame that could not be processed (it is dropped, as the node drops it)."""
+    return {"frame": int(index), "stamp": round(float(stamp), 9), "error": error}

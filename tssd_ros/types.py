@@ -7,6 +7,7 @@ CLI all read the same fields, so that live and offline runs give the same answer
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -55,3 +56,8 @@ class Detections:
     def class_name(self, i: int) -> str:
         k = int(self.labels[i])
         return self.class_names[k] if 0 <= k < len(self.class_names) else str(k)
+
+
+def stamp_to_sec(stamp: Any) -> float:
+    """builtin_interfaces/Time (rclpy or rosbags message: anything with ``sec`` and ``nanosec``) -> seconds."""
+    return float(stamp.sec) + float(stamp.nanosec) * 1e-9

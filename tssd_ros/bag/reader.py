@@ -14,6 +14,7 @@ import numpy as np
 
 from tssd_ros import imageio
 from tssd_ros.errors import InputError
+from tssd_ros.types import stamp_to_sec
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
@@ -71,7 +72,7 @@ def read_frames(path: str | Path, topic: str | None = None) -> tuple[int, Iterat
         try:
             for i, (conn, _t, raw) in enumerate(reader.messages(connections=conns)):
                 msg = reader.deserialize(raw, conn.msgtype)
-                stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+                stamp = stamp_to_sec(msg.header.stamp)
                 try:
                     if conn.msgtype.endswith("CompressedImage"):
                         img = imageio.compressed_to_bgr(msg.data, msg.format)

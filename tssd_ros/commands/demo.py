@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from tssd_ros.bag.reader import read_frames
     from tssd_ros.data.mot import load_mot_sequence
     from tssd_ros.eval.counting import true_counts_over_time
-    from tssd_ros.records import frame_record
+    from tssd_ros.records import bad_frame_record, frame_record
     from tssd_ros.viz import draw_detections
 
     out = Path(args.out)
@@ -73,10 +73,10 @@ def run(args: argparse.Namespace) -> int:
     infer = []
     t0 = time.time()
     with (out / "detections.jsonl").open("w") as f:
-        for fr in tqdm(frames, total=count, unit="frame", desc="demo"):
-            if fr.image is None:
+        for fr, res in tqdm(pipe.process_stream(frames), total=count, unit="frame", desc="demo"):
+            if res is None:
+                f.write(json.dumps(bad_frame_record(fr.index, fr.stamp, fr.error)) + "\n")
                 continue
-            res = pipe.process(fr.image, fr.stamp)
             infer.append(res.inference_s)
             ids = res.published_ids()
             f.write(json.dumps(frame_record(fr.index, res.detections, ids, fr.stamp)) + "\n")

@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tssd_ros.eval.mot import evaluate_mot, format_summary, read_mot_txt
+    from tssd_ros.data.mot import read_mot_txt
+    from tssd_ros.eval.mot import evaluate_mot, format_summary
 
     gt = read_mot_txt(args.gt, min_cols=6, what="ground truth")
     res = read_mot_txt(args.res, min_cols=6, what="results")

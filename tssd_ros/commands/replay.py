@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tssd_ros.bag.reader import read_frames
-    from tssd_ros.records import frame_record
+    from tssd_ros.records import bad_frame_record, frame_record
 
     pipe = pipeline_from_args(args)
     count, frames = read_frames(args.bag, args.topic)
@@ -41,12 +41,11 @@ def run(args: argparse.Namespace) -> int:
         raise TssdError(f"cannot write {out}: {e.strerror}") from None
     bad = 0
     with f:
-        for fr in tqdm(frames, total=count, unit="frame", desc="replay"):
-            if fr.image is None:
+        for fr, res in tqdm(pipe.process_stream(frames), total=count, unit="frame", desc="replay"):
+            if res is None:
                 bad += 1
-                f.write(json.dumps({"frame": fr.index, "stamp": fr.stamp, "error": fr.error}) + "\n")
+                f.write(json.dumps(bad_frame_record(fr.index, fr.stamp, fr.error)) + "\n")
                 continue
-            res = pipe.process(fr.image, fr.stamp)
             f.write(json.dumps(frame_record(fr.index, res.detections, res.published_ids(), fr.stamp)) + "\n")
     if args.counts:
         pipe.save_counts(args.counts)

@@ -47,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tssd_ros.eval.mot import read_mot_txt, write_mot_txt
+    from tssd_ros.data.mot import read_mot_txt
+    from tssd_ros.eval.mot import write_mot_txt
     from tssd_ros.tracking.offline import track_mot
     from tssd_ros.tracking.ota import OTAConfig
 

@@ -10,6 +10,8 @@ e.g. MOT15) load with every object in class 0; flag 0 rows load as ``ignore``.
 from __future__ import annotations
 
 import configparser
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,8 @@ import numpy as np
 from tssd_ros.classes import UNDERWATER_CLASSES
 from tssd_ros.data.sequence import IMAGE_EXTS, FrameTargets, read_image
 from tssd_ros.errors import InputError
+
+_SPLIT = re.compile(r"[,\s]+")
 
 
 def write_seqinfo(root: Path, name: str, frame_rate: float, length: int, width: int, height: int,
@@ -41,27 +45,68 @@ def format_gt_rows(frame: int, boxes: np.ndarray, ids: np.ndarray, labels: np.nd
     return out
 
 
-def read_mot_txt(path: Path) -> np.ndarray:
-    """(N, 10) float64 rows of a MOT txt file (comma or whitespace separated; missing columns NaN, extra ones
-    dropped); (0, 10) when empty."""
-    if not path.is_file():
-        raise InputError(f"missing {path}: a MOT sequence needs gt/gt.txt (or pass a results file)")
-    rows = []
-    for ln, line in enumerate(path.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
+def read_mot_txt(path: str | Path, min_cols: int = 6, what: str = "MOT file", columns: int | None = None
+                 ) -> np.ndarray:
+    """Read a MOTChallenge text file (comma or whitespace separated) into a float64 (N, C) array; with
+    ``columns``, exactly that many (missing ones NaN, extra ones dropped: gt.txt -> 10).
+
+    Every bad line is an InputError naming the file and line number; blank lines and lines starting with
+    ``#`` are skipped. All data lines must have the same number of columns.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise InputError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    rows: list[list[float]] = []
+    ncols = 0
+    first = 0
+    for lineno, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if not s or s.startswith("#"):
             continue
-        parts = line.replace(",", " ").split()
+        parts = [p for p in _SPLIT.split(s) if p]
+        where = f"{path}:{lineno}"
         try:
             vals = [float(p) for p in parts]
-        except ValueError as e:
-            raise InputError(f"{path}:{ln}: not a number in '{line}'") from e
-        if len(vals) < 6:
-            raise InputError(f"{path}:{ln}: expected at least 6 columns (frame,id,x,y,w,h), got {len(vals)}")
-        rows.append(vals[:10] + [np.nan] * (10 - len(vals[:10])))
+        except ValueError:
+            raise InputError(f"{where}: not a list of numbers: {_clip(s)!r}") from None
+        if len(vals) < min_cols:
+            raise InputError(f"{where}: expected at least {min_cols} numbers (frame, id, x, y, w, h"
+                             f"{', conf' if min_cols > 6 else ''}), got {len(vals)}: {_clip(s)!r}")
+        if not ncols:
+            ncols, first = len(vals), lineno
+        elif len(vals) != ncols:
+            raise InputError(f"{where}: {len(vals)} columns but line {first} has {ncols}")
+        if not all(math.isfinite(v) for v in vals[:7]):
+            raise InputError(f"{where}: non-finite value in {_clip(s)!r}")
+        if vals[0] != int(vals[0]) or vals[0] < 0:
+            raise InputError(f"{where}: frame must be a non-negative integer, got {parts[0]}")
+        if vals[4] < 0 or vals[5] < 0:
+            raise InputError(f"{where}: negative box width/height in {_clip(s)!r}")
+        rows.append(vals)
+    if columns is not None:
+        rows = [r[:columns] + [math.nan] * (columns - len(r[:columns])) for r in rows]
     if not rows:
-        return np.zeros((0, 10))
+        return np.zeros((0, columns or max(min_cols, 7)))
     return np.asarray(rows, np.float64)
+
+
+
+def _clip(s: str, n: int = 60) -> str:
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+
+def rows_by_frame(a: np.ndarray, first: int, last: int) -> list[np.ndarray]:
+    """Row indices of a MOT array (frame in column 0) per frame ``first..last``, empty frames included;
+    stable, so the file order is kept inside a frame."""
+    if last < first or len(a) == 0:
+        return [np.zeros(0, np.int64) for _ in range(max(0, last - first + 1))]
+    f = a[:, 0].astype(np.int64) - first
+    order = np.argsort(f, kind="stable")
+    bounds = np.searchsorted(f[order], np.arange(last - first + 2))
+    return [order[bounds[i]: bounds[i + 1]] for i in range(last - first + 1)]
 
 
 @dataclass
@@ -82,12 +127,10 @@ class MotSequence:
 
     def __post_init__(self) -> None:
         if len(self.gt):
-            frames = self.gt[:, 0].astype(np.int64)
-            order = np.argsort(frames, kind="stable")
-            rows, fr = self.gt[order], frames[order]
-            cut = np.flatnonzero(np.diff(fr)) + 1
-            for chunk in np.split(rows, cut):
-                self._by_frame[int(chunk[0, 0])] = chunk
+            first = int(self.gt[:, 0].min())
+            for k, idx in enumerate(rows_by_frame(self.gt, first, int(self.gt[:, 0].max()))):
+                if len(idx):
+                    self._by_frame[first + k] = self.gt[idx]
 
     def __len__(self) -> int:
         return self.length
@@ -147,7 +190,7 @@ def load_mot_sequence(root: str | Path, class_names: tuple[str, ...] | None = No
         h, w = read_image(paths[0]).shape[:2]
         width, height = width or w, height or h
     gt_path = root / "gt" / "gt.txt"
-    gt = read_mot_txt(gt_path) if gt_path.is_file() else np.zeros((0, 10))
+    gt = read_mot_txt(gt_path, what="ground truth", columns=10) if gt_path.is_file() else np.zeros((0, 10))
     has_class = bool(len(gt)) and not np.isnan(gt[:, 7]).any() and gt.shape[1] >= 8 and (gt[:, 7] >= 1).all()
     if class_names is None:
         cls_file = root / "classes.txt"

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from tssd_ros.boxes import box_iou
 from tssd_ros.data.sequence import FrameTargets
 
 # mAP needs the whole ranking down to weak detections; a deployment threshold (0.3-0.5) cuts recall short
@@ -232,14 +233,6 @@ def evaluate_stills(detector: Any, stills: Any, conf_threshold: float | None = N
     return out
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None] - inter, 1e-9)
-
-
 def stability(tracks: Sequence[Sequence[tuple[FrameTargets, Prediction]]], operating_threshold: float,
               iou: float = 0.5) -> dict[str, float]:
     """Temporal steadiness of detections on objects seen through a clip (same ids in every frame).
@@ -258,7 +251,7 @@ def stability(tracks: Sequence[Sequence[tuple[FrameTargets, Prediction]]], opera
             boxes, scores, labels = _pred_arrays(pred)
             keep = ~gt.ignore
             gb, gl, gid = gt.boxes[keep], gt.labels[keep], gt.ids[keep]
-            m = _iou(gb.astype(np.float64), boxes) if len(gb) and len(boxes) else np.zeros((len(gb), 0))
+            m = box_iou(gb, boxes)
             for k in range(len(gb)):
                 ok = (m[k] >= iou) & (labels == gl[k]) if m.shape[1] else np.zeros(0, bool)
                 sc = float(scores[ok].max()) if ok.any() else 0.0

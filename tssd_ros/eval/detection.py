@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tssd_ros.boxes import box_iou
 from tssd_ros.data.sequence import FrameTargets
 
 
@@ -23,18 +24,6 @@ def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
     mpre = np.maximum.accumulate(mpre[::-1])[::-1]
     i = np.flatnonzero(mrec[1:] != mrec[:-1])
     return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
-
-
-def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box with many (continuous pixel coordinates, no +1)."""
-    if len(boxes) == 0:
-        return np.zeros(0)
-    ix = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    iy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = ix * iy
-    a = (box[2] - box[0]) * (box[3] - box[1])
-    b = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(a + b - inter, 1e-12)
 
 
 @dataclass
@@ -79,7 +68,7 @@ class DetectionEvaluator:
         fp = np.zeros(len(dets))
         for j, (_, f, box) in enumerate(dets):
             gb, ig = gts[f]
-            ov = iou_one_to_many(box, gb)
+            ov = box_iou(box, gb)[0]
             m = int(np.argmax(ov)) if len(ov) else -1
             if m >= 0 and ov[m] >= self.iou_threshold:
                 if ig[m]:

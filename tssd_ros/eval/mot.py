@@ -17,67 +17,22 @@ Arrays are in MOT layout: frame, id, x, y, w, h, conf, ... (1-based frames).
 
 from __future__ import annotations
 
-import math
-import re
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from tssd_ros.data.mot import rows_by_frame
 from tssd_ros.errors import InputError
 
 _MOT_CLASSES = range(1, 14)
 _DISTRACTORS = (2, 7, 8, 12)  # person_on_vehicle, static_person, distractor, reflection
-_SPLIT = re.compile(r"[,\s]+")
 
 #: Keys of evaluate_mot's result, in display order (fractions in [0, 1] except the counts).
 SUMMARY_KEYS = (
     "HOTA", "DetA", "AssA", "LocA", "MOTA", "MOTP", "IDF1", "IDP", "IDR", "IDSW",
     "MT", "PT", "ML", "Frag", "FP", "FN", "TP", "GT_IDs", "IDs", "GT_Dets", "Dets",
 )
-
-
-def read_mot_txt(path: str | Path, min_cols: int = 6, what: str = "MOT file") -> np.ndarray:
-    """Read a MOTChallenge text file (comma or whitespace separated) into a float64 (N, C) array.
-
-    Every bad line is an InputError naming the file and line number; blank lines and lines starting with
-    ``#`` are skipped. All data lines must have the same number of columns.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as e:
-        raise InputError(f"cannot read {what} {path}: {e.strerror or e}") from None
-    rows: list[list[float]] = []
-    ncols = 0
-    first = 0
-    for lineno, line in enumerate(text.splitlines(), 1):
-        s = line.strip()
-        if not s or s.startswith("#"):
-            continue
-        parts = [p for p in _SPLIT.split(s) if p]
-        where = f"{path}:{lineno}"
-        try:
-            vals = [float(p) for p in parts]
-        except ValueError:
-            raise InputError(f"{where}: not a list of numbers: {_clip(s)!r}") from None
-        if len(vals) < min_cols:
-            raise InputError(f"{where}: expected at least {min_cols} numbers (frame, id, x, y, w, h"
-                             f"{', conf' if min_cols > 6 else ''}), got {len(vals)}: {_clip(s)!r}")
-        if not ncols:
-            ncols, first = len(vals), lineno
-        elif len(vals) != ncols:
-            raise InputError(f"{where}: {len(vals)} columns but line {first} has {ncols}")
-        if not all(math.isfinite(v) for v in vals[:7]):
-            raise InputError(f"{where}: non-finite value in {_clip(s)!r}")
-        if vals[0] != int(vals[0]) or vals[0] < 0:
-            raise InputError(f"{where}: frame must be a non-negative integer, got {parts[0]}")
-        if vals[4] < 0 or vals[5] < 0:
-            raise InputError(f"{where}: negative box width/height in {_clip(s)!r}")
-        rows.append(vals)
-    if not rows:
-        return np.zeros((0, max(min_cols, 7)))
-    return np.asarray(rows, np.float64)
 
 
 def write_mot_txt(path: str | Path, rows: np.ndarray) -> None:
@@ -87,10 +42,6 @@ def write_mot_txt(path: str | Path, rows: np.ndarray) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for r in rows:
             f.write(f"{int(r[0])},{int(r[1])},{r[2]:.2f},{r[3]:.2f},{r[4]:.2f},{r[5]:.2f},{r[6]:.4g},-1,-1,-1\n")
-
-
-def _clip(s: str, n: int = 60) -> str:
-    return s if len(s) <= n else s[: n - 3] + "..."
 
 
 def _has_classes(gt: np.ndarray) -> bool:
@@ -140,8 +91,8 @@ def evaluate_mot(gt: np.ndarray, res: np.ndarray) -> dict[str, float]:
     data: dict[str, object] = {"gt_ids": [], "tracker_ids": [], "similarity_scores": []}
     g_ids_all: list[np.ndarray] = []
     t_ids_all: list[np.ndarray] = []
-    g_by_f = _split_by_frame(gt, first, last)
-    r_by_f = _split_by_frame(res, first, last)
+    g_by_f = rows_by_frame(gt, first, last)
+    r_by_f = rows_by_frame(res, first, last)
     for f in range(first, last + 1):
         gi, ri = g_by_f[f - first], r_by_f[f - first]
         sim = iou(gt[gi, 2:6].copy(), res[ri, 2:6].copy(), box_format="xywh") if len(gi) and len(ri) else \
@@ -180,16 +131,6 @@ def evaluate_mot(gt: np.ndarray, res: np.ndarray) -> dict[str, float]:
     out.update(GT_IDs=float(data["num_gt_ids"]), IDs=float(data["num_tracker_ids"]),
                GT_Dets=float(data["num_gt_dets"]), Dets=float(data["num_tracker_dets"]))
     return {k: out[k] for k in SUMMARY_KEYS}
-
-
-def _split_by_frame(a: np.ndarray, first: int, last: int) -> list[np.ndarray]:
-    """Row indices per frame first..last (stable, so the file order is kept inside a frame)."""
-    if last < first:
-        return []
-    f = a[:, 0].astype(np.int64) - first
-    order = np.argsort(f, kind="stable")
-    bounds = np.searchsorted(f[order], np.arange(last - first + 2))
-    return [order[bounds[i]: bounds[i + 1]] for i in range(last - first + 1)]
 
 
 def format_summary(m: dict[str, float]) -> str:

@@ -112,7 +112,7 @@ def run_sequence(pipe: Any, seq: VideoSequence, class_names: tuple[str, ...], op
 
 def drop_ignored(gt: np.ndarray, res: np.ndarray, iou: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """Remove ignore gt rows (flag 0) and the result rows they match (IoU >= iou, Hungarian per frame)."""
-    from tssd_ros.eval.detection import iou_one_to_many
+    from tssd_ros.boxes import box_iou
 
     if len(gt) == 0:
         return gt, res
@@ -125,7 +125,7 @@ def drop_ignored(gt: np.ndarray, res: np.ndarray, iou: float = 0.5) -> tuple[np.
             continue
         rb = res[ri, 2:6].copy()
         rb[:, 2:] += rb[:, :2]
-        m = np.stack([iou_one_to_many(np.r_[gt[g, 2:4], gt[g, 2:4] + gt[g, 4:6]], rb) for g in gi])
+        m = box_iou(np.column_stack([gt[gi, 2:4], gt[gi, 2:4] + gt[gi, 4:6]]), rb)
         m = np.where(m >= iou, m, 0.0)
         r, c = linear_sum_assignment(-m)
         ok = m[r, c] > 0

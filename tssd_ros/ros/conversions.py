@@ -26,7 +26,10 @@ from vision_msgs.msg import (
 
 from tssd_ros import imageio
 from tssd_ros.errors import InputError
-from tssd_ros.types import Detections
+from tssd_ros.types import (
+    Detections,
+    stamp_to_sec,  # noqa: F401 (part of this module's API)
+)
 
 SUPPORTED_ENCODINGS = imageio.SUPPORTED_ENCODINGS
 
@@ -171,6 +174,3 @@ def counts_from_msg(msg: DiagnosticArray) -> dict[str, tuple[int, int]]:
     return out
 
 
-def stamp_to_sec(stamp) -> float:
-    """builtin_interfaces/Time -> float seconds."""
-    return float(stamp.sec) + float(stamp.nanosec) * 1e-9

@@ -63,6 +63,7 @@ from vision_msgs.msg import Detection2D, Detection2DArray
 
 from tssd_ros.grasp.geometry import camera_matrix_valid, pixel_to_ray
 from tssd_ros.grasp.selector import POLICIES, Candidate, GraspSelector, SelectorConfig
+from tssd_ros.types import stamp_to_sec
 
 DETECTIONS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
 OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -211,7 +212,7 @@ class GraspSelectorNode(Node):
         self._selector.set_image_center(self._principal_point() or self._config({}).image_center)
 
     def _on_detections(self, msg: Detection2DArray) -> None:
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = stamp_to_sec(msg.header.stamp)
         if stamp == 0.0:
             self.get_logger().warn("detections header stamp is zero: timing on this node's clock",
                                    throttle_duration_sec=THROTTLE_S)

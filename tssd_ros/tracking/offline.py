@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from tssd_ros.data.mot import rows_by_frame
 from tssd_ros.errors import InputError
 from tssd_ros.tracking.ota import OTAConfig, OTATracker
 from tssd_ros.types import Detections
@@ -35,12 +36,9 @@ def iter_frames(det: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     """(frame, row indices) for every frame 1..max(frame), empty frames included."""
     if len(det) == 0:
         return
-    f = det[:, 0].astype(np.int64)
-    order = np.argsort(f, kind="stable")
-    first = min(1, int(f.min()))
-    bounds = np.searchsorted(f[order], np.arange(first, int(f.max()) + 2))
-    for k, frame in enumerate(range(first, int(f.max()) + 1)):
-        yield frame, order[bounds[k]: bounds[k + 1]]
+    first = min(1, int(det[:, 0].min()))
+    for k, idx in enumerate(rows_by_frame(det, first, int(det[:, 0].max()))):
+        yield first + k, idx
 
 
 def _xyxy(rows: np.ndarray) -> np.ndarray:

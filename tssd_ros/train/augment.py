@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from tssd_ros.boxes import box_iou
+
 
 def photometric(img: np.ndarray, r: np.random.Generator) -> np.ndarray:
     """Brightness, contrast, saturation and hue jitter in random order (as SSD's PhotometricDistort)."""
@@ -45,15 +47,6 @@ def expand(img: np.ndarray, boxes: np.ndarray, r: np.random.Generator, max_ratio
     return canvas, boxes + np.array([left, top, left, top], np.float32)
 
 
-def _iou(boxes: np.ndarray, rect: np.ndarray) -> np.ndarray:
-    lt = np.maximum(boxes[:, :2], rect[:2])
-    rb = np.minimum(boxes[:, 2:], rect[2:])
-    inter = np.clip(rb - lt, 0, None).prod(1)
-    a = (boxes[:, 2:] - boxes[:, :2]).prod(1)
-    b = (rect[2:] - rect[:2]).prod()
-    return inter / np.maximum(a + b - inter, 1e-9)
-
-
 _MIN_IOUS = (None, 0.1, 0.3, 0.5, 0.7, 0.9, -1.0)  # None: keep the whole image; -1: any crop
 
 
@@ -73,7 +66,7 @@ def random_crop(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray, r: np.ra
             left, top = r.uniform(0, w - cw), r.uniform(0, h - ch)
             rect = np.array([left, top, left + cw, top + ch], np.float32).round()
             if len(boxes):
-                if _iou(boxes, rect).max() < min_iou:
+                if box_iou(boxes, rect).max() < min_iou:
                     continue
                 centres = (boxes[:, :2] + boxes[:, 2:]) / 2
                 keep = ((centres > rect[:2]) & (centres < rect[2:])).all(1)

@@ -93,3 +93,33 @@ def test_detect_errors(tmp_path, weights, capsys):
     assert main(["detect", str(empty), "--weights", str(tmp_path / "none.pt")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not found" in err[0]
+
+
+@pytest.mark.parametrize("opt,msg", [(["--conf-threshold", "7"], "conf_threshold must be in [0, 1]"),
+                                     (["--nms-iou", "-1"], "nms_iou must be in [0, 1]"),
+                                     (["--top-k", "0"], "top_k must be in [1, 5000]"),
+                                     (["--threads", "-3"], "threads must be in [0, 256]"),
+                                     (["--fps", "0"], "--fps must be in (0, 1000]"),
+                                     (["--out", "/proc/no/such/dir/o.jsonl"], "cannot write --out")])
+def test_detect_options_are_checked_like_node_parameters(tmp_path, weights, capsys, opt, msg):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "000.png"), np.zeros((64, 80, 3), np.uint8))
+    args = ["detect", str(folder), "--weights", str(weights), "--out", str(tmp_path / "o.jsonl")]
+    assert main(args + opt) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and msg in err[0], err
+
+
+def test_detect_skips_a_corrupt_frame_and_runs_outside_the_repo(tmp_path, weights, capsys, monkeypatch):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), np.full((64, 80, 3), 40 * i, np.uint8))
+    (folder / "001b.png").write_bytes(b"not a png")
+    monkeypatch.chdir(tmp_path)  # default --params: the installed config/tssd.yaml, found from anywhere
+    monkeypatch.delenv("AMENT_PREFIX_PATH", raising=False)
+    assert main(["detect", str(folder), "--weights", str(weights), "--out", "o.jsonl"]) == 0
+    recs = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [r["frame"] for r in recs] == [0, 1, 3]  # frame 2 (001b.png) skipped, the rest go on
+    assert "1 skipped" in capsys.readouterr().err

@@ -15,7 +15,7 @@ def share_dir() -> Path:
 
         try:
             return Path(get_package_share_directory("tssd_ros"))
-        except PackageNotFoundError:
+        except (PackageNotFoundError, OSError):  # OSError: no AMENT_PREFIX_PATH (no ROS environment sourced)
             pass
     except ImportError:
         pass

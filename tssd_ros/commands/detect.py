@@ -79,8 +79,6 @@ def _video_fps(source: str | Path) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import warnings
-
     from tqdm import tqdm
 
     from tssd_ros.records import frame_record
@@ -105,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
                 break
             if frame is None:
                 bad += 1
-                warnings.warn(f"frame {i} of {args.source} does not decode: skipped", stacklevel=1)
+                print(f"tssd detect: warning: frame {i} of {args.source} does not decode: skipped", file=sys.stderr)
                 continue
             res = pipe.process(frame, i / fps)  # one stream: frame times from the frame rate
             ids = [None] * len(res.detections) if args.no_track else res.published_ids()

@@ -3,7 +3,7 @@
 Why one loop: stills (SSD stage), clips (TSSD stage) and the association fine-tuning differ only in what an item
 is, which parameters train and which loss terms count. Every checkpoint it writes is a project-format detector
 (``load_detector`` opens it) that also carries the training state, so a run stopped at any point continues from
-``<out>/last.pt`` and any stage's output is a usable model.
+``<out>/last.pt`` and any stage's output is a usable model (:class:`~tssd_ros.train.run_folder.RunFolder`).
 
 Optimisers as the reference: SGD (momentum, weight decay) for everything but the recurrent cells, RMSprop for
 those (gradient norm clipped). Learning rate: linear warm-up, cosine decay to ``min_lr_ratio``.
@@ -11,7 +11,6 @@ those (gradient norm clipped). Learning rate: linear warm-up, cosine decay to ``
 
 from __future__ import annotations
 
-import csv
 import functools
 import math
 import os
@@ -27,17 +26,16 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from tssd_ros.errors import CheckpointError, InputError
-from tssd_ros.model.config import DetectorConfig, PostprocessConfig, PreprocessConfig
+from tssd_ros.errors import InputError
+from tssd_ros.model.config import PreprocessConfig
 from tssd_ros.model.preprocess import to_blob
 from tssd_ros.model.temporal import State
 from tssd_ros.model.tssd import TSSD
 from tssd_ros.train.config import RunConfig, StageConfig
 from tssd_ros.train.losses import LossTerms, LossWeights, pad_targets, tssd_loss
 from tssd_ros.train.pretrained import PRETRAINED_PREPROCESS, load_pretrained_backbone
+from tssd_ros.train.run_folder import RunFolder
 from tssd_ros.train.sources import DataMix, StageDataset, stream_episode
-
-LOG_FIELDS = ("stage", "iter", "loss", "loc", "conf", "attention", "association", "lr", "seconds")
 
 
 def _one_blob(img: np.ndarray, pre: PreprocessConfig) -> np.ndarray:
@@ -170,6 +168,7 @@ class RunTrainer:
             self.device = torch.device(cfg.device)
         self.amp = cfg.amp and self.device.type == "cuda"
         self.main = self.rank == 0
+        self.folder = RunFolder(cfg, log)
 
     # ---- model and checkpoints ----
     def _new_model(self) -> tuple[TSSD, PreprocessConfig, dict[str, Any]]:
@@ -187,64 +186,6 @@ class RunTrainer:
             pre = PreprocessConfig(input_size=dcfg.input_size, **PRETRAINED_PREPROCESS)
         return model, pre, meta
 
-    def _save(self, path: Path, model: TSSD, pre: PreprocessConfig, meta: dict[str, Any],
-              train_state: dict[str, Any] | None, stateless: bool = False) -> None:
-        """A project-format detector; ``stateless`` marks an SSD-stage output as the single-frame SSD (its
-        recurrent state was zero at every training image, so it is run that way)."""
-        from tssd_ros.model.checkpoint import save_checkpoint
-
-        post = PostprocessConfig(**self.cfg.postprocess)
-        tmp = path.with_suffix(".tmp")
-        save_checkpoint(model, tmp, tuple(self.cfg.classes), pre, post,
-                        trained_on=", ".join(s.kind + ":" + (s.path or str(s.seeds)) for s in self.cfg.data),
-                        notes="tssd train", train_config=_plain(self.cfg.to_dict()), **meta)
-        if train_state is not None or stateless:
-            blob = torch.load(tmp, map_location="cpu", weights_only=True)
-            if train_state is not None:
-                blob["train_state"] = train_state
-            blob["config"]["stateless"] = stateless
-            torch.save(blob, tmp)
-        os.replace(tmp, path)
-
-    def _resume(self, model: TSSD, opts_for: Callable[[int], list[torch.optim.Optimizer]]
-                ) -> tuple[int, int, list[torch.optim.Optimizer] | None, PreprocessConfig | None, dict | None]:
-        last = self.out / "last.pt"
-        if not last.is_file():
-            return 0, 0, None, None, None
-        try:
-            blob = torch.load(last, map_location="cpu", weights_only=True)
-            st = blob["train_state"]
-        except Exception as e:  # a torn file: say so, never start over silently
-            raise CheckpointError(f"{last}: cannot resume ({e}); delete it to start the run over") from None
-        stored = DetectorConfig.from_dict({**dict(blob["config"]), "stateless": False})
-        if stored != self.cfg.detector_config():
-            raise CheckpointError(f"{last} holds a different model than the config; use a new out: folder")
-        model.load_state_dict(blob["state_dict"])
-        stage_i, it = int(st["stage"]), int(st["iter"])
-        opts = None
-        if stage_i < len(self.cfg.stages) and st.get("optimizers"):
-            opts = opts_for(stage_i)
-            for o, s in zip(opts, st["optimizers"], strict=False):
-                o.load_state_dict(s)
-        self._truncate_log(stage_i, it)
-        pre = PreprocessConfig.from_dict(dict(blob["preprocess"]))
-        meta = {k: v for k, v in dict(blob.get("metadata", {})).items() if k == "pretrained"}
-        self.log(f"resuming {self.out} at stage {stage_i} "
-                 f"({self.cfg.stages[min(stage_i, len(self.cfg.stages) - 1)].name}), iteration {it}")
-        return stage_i, it, opts, pre, meta
-
-    def _truncate_log(self, stage_i: int, it: int) -> None:
-        """Drop log rows written after the checkpoint a resumed run continues from (they will be redone)."""
-        log = self.out / "log.csv"
-        if not log.is_file() or not self.main:
-            return
-        order = {s.name: k for k, s in enumerate(self.cfg.stages)}
-        rows = list(csv.reader(open(log, newline="")))
-        keep = [rows[0]] + [r for r in rows[1:] if len(r) == len(LOG_FIELDS)
-                            and (order.get(r[0], -1), int(r[1])) <= (stage_i, it)]
-        with open(log, "w", newline="") as f:
-            csv.writer(f).writerows(keep)
-
     # ---- the run ----
     def run(self, max_iters: int | None = None) -> Path:
         """Train every stage not done yet; ``max_iters`` stops after that many iterations in this call (tests,
@@ -254,7 +195,8 @@ class RunTrainer:
         self.out.mkdir(parents=True, exist_ok=True)
         model, pre, meta = self._new_model()
         model.to(self.device)
-        stage_i, it, opts, pre_r, meta_r = self._resume(model, lambda i: build_optimizers(model, self.cfg.stages[i]))
+        stage_i, it, opts, pre_r, meta_r = self.folder.resume(
+            model, lambda i: build_optimizers(model, self.cfg.stages[i]), self.main)
         pre, meta = pre_r or pre, meta_r or meta
         mix = DataMix(self.cfg.data, self.cfg)
         budget = max_iters if max_iters is not None else math.inf
@@ -266,11 +208,11 @@ class RunTrainer:
             if done_it < stage.iters:
                 break
             if self.main:
-                self._save(self.out / f"{stage.name}.pt", model, pre, meta, None, stateless=not stage.temporal)
+                self.folder.save(self.out / f"{stage.name}.pt", model, pre, meta, stateless=not stage.temporal)
                 self.log(f"stage {stage.name} done -> {self.out / (stage.name + '.pt')}")
             stage_i, it, opts = stage_i + 1, 0, None
             if self.main:
-                self._save(self.out / "last.pt", model, pre, meta, {"stage": stage_i, "iter": 0, "optimizers": []})
+                self.folder.save(self.folder.last, model, pre, meta, {"stage": stage_i, "iter": 0, "optimizers": []})
         if self.world > 1:
             import torch.distributed as dist
 
@@ -294,12 +236,7 @@ class RunTrainer:
             net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
         bn_frozen = bool(meta.get("pretrained"))
         amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
-        log_path = self.out / "log.csv"
-        new_log = not log_path.is_file()
-        logf = open(log_path, "a", newline="") if self.main else None  # noqa: SIM115 (closed in finally)
-        writer = csv.writer(logf) if logf else None
-        if writer and new_log:
-            writer.writerow(LOG_FIELDS)
+        logf, writer = self.folder.open_log() if self.main else (None, None)
         t0 = last_save = time.monotonic()
         it = start
         state = None  # stream_episode: the state each batch slot carries into the next iteration
@@ -337,7 +274,7 @@ class RunTrainer:
                     if logf:
                         logf.flush()
                 if self.main and time.monotonic() - last_save > c.checkpoint_minutes * 60 and it < stop:
-                    self._checkpoint(model, pre, meta, stage_i, it, opts)
+                    self.folder.checkpoint(model, pre, meta, stage_i, it, opts)
                     last_save = time.monotonic()
         finally:
             bar.close()
@@ -347,22 +284,7 @@ class RunTrainer:
                 p.requires_grad_(True)
             model.eval()
         if self.main:
-            self._checkpoint(model, pre, meta, stage_i, it, opts)
+            self.folder.checkpoint(model, pre, meta, stage_i, it, opts)
         return it
 
-    def _checkpoint(self, model: TSSD, pre: PreprocessConfig, meta: dict[str, Any], stage_i: int, it: int,
-                    opts: list[torch.optim.Optimizer]) -> None:
-        state = {"stage": stage_i, "iter": it, "optimizers": [o.state_dict() for o in opts]}
-        self._save(self.out / "last.pt", model, pre, meta, state)
-        from tssd_ros.train.curves import save_curves
 
-        save_curves(self.out / "log.csv", self.out / "curves.png")
-
-
-def _plain(d: Any) -> Any:
-    """A config dict with only plain containers (``weights_only`` loading)."""
-    if isinstance(d, dict):
-        return {str(k): _plain(v) for k, v in d.items()}
-    if isinstance(d, (list, tuple)):
-        return [_plain(v) for v in d]
-    return d if isinstance(d, (str, int, float, bool)) or d is None else str(d)

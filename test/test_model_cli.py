@@ -123,3 +123,17 @@ def test_detect_skips_a_corrupt_frame_and_runs_outside_the_repo(tmp_path, weight
     recs = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert [r["frame"] for r in recs] == [0, 1, 3]  # frame 2 (001b.png) skipped, the rest go on
     assert "1 skipped" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cmd", ["demo", "eval", "train"])
+def test_unwritable_out_is_one_line(tmp_path, weights, capsys, cmd):
+    from pathlib import Path
+
+    coco = tmp_path / "c.json"
+    coco.write_text('{"images": [], "annotations": [], "categories": []}')
+    args = {"demo": ["demo", "--weights", str(weights), "--frames", "2"],
+            "eval": ["eval", "--weights", str(weights), "--coco", str(coco)],
+            "train": ["train", str(Path(__file__).resolve().parents[1] / "config/train/toy.yaml")]}[cmd]
+    assert main([*args, "--out", "/proc/no/such/dir"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot create" in err[0], err

@@ -43,3 +43,15 @@ def read_yaml(path: str | Path, what: str = "YAML file") -> Any:
         raise InputError(f"{what} {path} does not exist") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise InputError(f"cannot read {what} {path}: {str(e).splitlines()[0]}") from None
+
+
+def make_out_dir(path: str | Path, what: str = "--out") -> Path:
+    """Create an output folder, or a one-line InputError saying why it cannot be (no traceback for a user)."""
+    from tssd_ros.errors import InputError
+
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create {what} {p}: {e.strerror or e}") from None
+    return p

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from tssd_ros.commands.pipeline_args import add_pipeline_args, pipeline_from_args
+from tssd_ros.paths import make_out_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from tssd_ros.viz import draw_detections
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_out_dir(out)
     pipe = pipeline_from_args(args)
     det, ota = pipe.detector, pipe.ota_config
     weights = Path(pipe.params["weights"])

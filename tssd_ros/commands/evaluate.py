@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tssd_ros.commands.pipeline_args import add_pipeline_args, pipeline_from_args
 from tssd_ros.errors import InputError
+from tssd_ros.paths import make_out_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -101,6 +102,7 @@ def run_stills(args: argparse.Namespace) -> int:
     out = Path(args.out or "eval_stills")
     if out.suffix.lower() == ".json":
         raise InputError(f"--out is a folder for stills (metrics.json and pr_curve.png go in it), got {out}")
+    make_out_dir(out)
     stills, source = _stills(args)
     det = pipeline_from_args(args).detector
     t0 = time.time()
@@ -108,7 +110,6 @@ def run_stills(args: argparse.Namespace) -> int:
         raise InputError(f"--clips must be in [1, 1000], got {args.clips}")
     res = evaluate_stills(det, stills, conf_threshold=args.eval_threshold, progress=not args.quiet,
                           limit=args.limit, clip_len=args.clips)
-    out.mkdir(parents=True, exist_ok=True)
     doc = {"weights": str(args.weights), "data": source, "class_names": list(stills.class_names),
            "seconds": round(time.time() - t0, 2), **res}
     metrics = out / "metrics.json"

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from tssd_ros.errors import InputError
+from tssd_ros.paths import make_out_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,10 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.restart:
         for name in ["last.pt", "log.csv", "curves.png"] + [f"{s.name}.pt" for s in cfg.stages]:
             (out / name).unlink(missing_ok=True)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"cannot create run folder {out}: {e.strerror}") from None
+    make_out_dir(out, "run folder")
     final = RunTrainer(cfg, progress=not args.quiet).run(args.max_iters)
     done = final.name != "last.pt"
     print(("trained" if done else "stopped; resume with the same command") + f": {final} (log {out / 'log.csv'}, "

@@ -129,8 +129,10 @@ def test_detect_skips_a_corrupt_frame_and_runs_outside_the_repo(tmp_path, weight
 def test_unwritable_out_is_one_line(tmp_path, weights, capsys, cmd):
     from pathlib import Path
 
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((32, 32, 3), np.uint8))
     coco = tmp_path / "c.json"
-    coco.write_text('{"images": [], "annotations": [], "categories": []}')
+    coco.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.png", "width": 32, "height": 32}],
+                                "annotations": [], "categories": [{"id": 1, "name": "echinus"}]}))
     args = {"demo": ["demo", "--weights", str(weights), "--frames", "2"],
             "eval": ["eval", "--weights", str(weights), "--coco", str(coco)],
             "train": ["train", str(Path(__file__).resolve().parents[1] / "config/train/toy.yaml")]}[cmd]

@@ -102,12 +102,12 @@ def run_stills(args: argparse.Namespace) -> int:
     out = Path(args.out or "eval_stills")
     if out.suffix.lower() == ".json":
         raise InputError(f"--out is a folder for stills (metrics.json and pr_curve.png go in it), got {out}")
-    make_out_dir(out)
-    stills, source = _stills(args)
-    det = pipeline_from_args(args).detector
-    t0 = time.time()
     if not 1 <= args.clips <= 1000:
         raise InputError(f"--clips must be in [1, 1000], got {args.clips}")
+    stills, source = _stills(args)
+    det = pipeline_from_args(args).detector
+    make_out_dir(out)  # after the inputs are known good: a bad input leaves nothing behind
+    t0 = time.time()
     res = evaluate_stills(det, stills, conf_threshold=args.eval_threshold, progress=not args.quiet,
                           limit=args.limit, clip_len=args.clips)
     doc = {"weights": str(args.weights), "data": source, "class_names": list(stills.class_names),

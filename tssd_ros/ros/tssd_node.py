@@ -81,13 +81,40 @@ def _descriptor(prm: P.Param) -> ParameterDescriptor:
     return d
 
 
+def param_value(node: Node, name: str) -> Any:
+    """A parameter's value (None while a typed parameter is still unset)."""
+    from rclpy.exceptions import ParameterUninitializedException
+
+    try:
+        return node.get_parameter(name).value
+    except ParameterUninitializedException:
+        return None
+
+
+def declare_parameter_table(node: Node) -> dict[str, Any]:
+    """Declare every parameter of tssd_ros.params.PARAMS on ``node`` and return their values; those without a
+    default (thresholds: the checkpoint's) are declared typed and stay unset until the weights are loaded."""
+    for prm in P.PARAMS:
+        if prm.default is None:
+            kind = Parameter.Type.INTEGER if prm.integer else Parameter.Type.DOUBLE
+            node.declare_parameter(prm.name, kind, _descriptor(prm))
+        else:
+            node.declare_parameter(prm.name, prm.default, _descriptor(prm))
+        try:
+            P.check(prm.name, param_value(node, prm.name))
+        except InputError as e:
+            raise TssdError(f"parameter {e}") from None
+    if not param_value(node, "weights"):
+        raise TssdError("parameter `weights` is empty: set it to a .pt file (see config/tssd.yaml)")
+    return {prm.name: param_value(node, prm.name) for prm in P.PARAMS}
+
+
 class TssdNode(Node):
     """See the module docstring."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("tssd_node", **kwargs)
-        self._declare_parameters()
-        values = {prm.name: self._param(prm.name) for prm in P.PARAMS}
+        values = declare_parameter_table(self)
         self.pipeline = Pipeline.from_params(values)  # the offline tools build theirs the same way
         self.detector = self.pipeline.detector
         self.counts_file = values["counts_file"]
@@ -143,30 +170,8 @@ class TssdNode(Node):
         )
 
     # -- parameters -------------------------------------------------------------------------------
-    def _declare_parameters(self) -> None:
-        """Every parameter of tssd_ros.params.PARAMS; those without a default (thresholds: the checkpoint's)
-        are declared typed and unset until the weights are loaded."""
-        for prm in P.PARAMS:
-            if prm.default is None:
-                kind = Parameter.Type.INTEGER if prm.integer else Parameter.Type.DOUBLE
-                self.declare_parameter(prm.name, kind, _descriptor(prm))
-            else:
-                self.declare_parameter(prm.name, prm.default, _descriptor(prm))
-            try:
-                P.check(prm.name, self._param(prm.name))
-            except InputError as e:
-                raise TssdError(f"parameter {e}") from None
-        if not self._param("weights"):
-            raise TssdError("parameter `weights` is empty: set it to a .pt file (see config/tssd.yaml)")
-
     def _param(self, name: str) -> Any:
-        """A parameter's value (None while a typed parameter is still unset)."""
-        from rclpy.exceptions import ParameterUninitializedException
-
-        try:
-            return self.get_parameter(name).value
-        except ParameterUninitializedException:
-            return None
+        return param_value(self, name)
 
     def _validate_parameters(self, params: list) -> SetParametersResult:
         for prm in params:

@@ -93,29 +93,23 @@ def test_mot_without_class_column(tmp_path):
     assert len(seq.targets(2)) == 0
 
 
-def test_clip_and_still_datasets(tmp_path):
-    import torch
-
-    from tssd_ros.data.dataset import ClipDataset, StillDataset, collate_clips
+def test_training_targets_of_a_dive_frame(tmp_path):
+    from tssd_ros.data.dataset import target_dict, to_tensor
     from tssd_ros.data.dive import write_dive
     from tssd_ros.data.mot import load_mot_sequence
     from tssd_ros.data.synth import SynthConfig
 
-    seq = load_mot_sequence(write_dive(tmp_path / "s", SynthConfig(seed=4, frames=10, width=96, height=64,
+    seq = load_mot_sequence(write_dive(tmp_path / "s", SynthConfig(seed=4, frames=3, width=96, height=64,
                                                                   density=3.0), progress=False))
-    ds = ClipDataset([seq], seq_len=4, clips_per_sequence=3, seed=1)
-    clip, targets = ds[0]
-    assert clip.shape == (4, 3, 64, 96) and clip.dtype == torch.uint8 and len(targets) == 4
-    assert torch.equal(ds[0][0], clip), "seeded draws are reproducible"
-    for t in targets:
-        assert t["boxes"].shape[1] == 4 and (t["boxes"] >= 0).all() and (t["boxes"] <= 1).all()
-        assert len(t["labels"]) == len(t["ids"]) == len(t["boxes"])
-    pre = ClipDataset([seq], seq_len=4, preprocess=lambda im: im[:32, :32].transpose(2, 0, 1) / 255.0)
-    assert pre[0][0].shape == (4, 3, 32, 32)
-    b, tl = collate_clips([ds[0], ds[1]])
-    assert b.shape == (2, 4, 3, 64, 96) and len(tl) == 2
-    st = StillDataset([seq], stride=3)
-    assert len(st) == 4 and st[1][0].shape == (3, 64, 96)
+    img, t = seq.image(1), seq.targets(1)
+    assert to_tensor(img, None).shape == (3, 64, 96)
+    d = target_dict(t, 96, 64, min_visibility=0.25, min_size=4.0)
+    wh = t.boxes[:, 2:] - t.boxes[:, :2]
+    keep = ~t.ignore & (t.visibility >= 0.25) & (wh.min(1) >= 4.0)
+    assert len(d["boxes"]) == int(keep.sum()) > 0, "weak objects dropped, the rest kept"
+    assert (d["boxes"] >= 0).all() and (d["boxes"] <= 1).all() and len(d["labels"]) == len(d["ids"])
+    np.testing.assert_allclose(d["boxes"].numpy() * [96, 64, 96, 64], np.clip(t.boxes[keep], 0, [96, 64, 96, 64]),
+                               atol=1e-3)
 
 
 def test_benchmark_definition_and_cache(tmp_path, monkeypatch):

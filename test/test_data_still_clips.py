@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from tssd_ros.data.dataset import ClipDataset
+from tssd_ros.data.dataset import target_dict, to_tensor
+from tssd_ros.data.rss import rss_indices
 from tssd_ros.data.sequence import FrameTargets
 from tssd_ros.data.still_clips import CameraMotion, StillClip, clips_from_stills, line_kernel
 
@@ -162,14 +163,15 @@ class Stills:
         return still()[1]
 
 
-def test_clips_from_stills_are_lazy_and_feed_the_clip_dataset():
+def test_clips_from_stills_are_lazy_and_give_training_targets():
     stills = Stills(3)
     clips = clips_from_stills(stills, 8, CameraMotion(size=(96, 64)), seed=1, per_still=2)
     assert len(clips) == 6 and stills.loads == 0, "nothing loaded up front"
     assert clips[0].class_names == stills.class_names and clips[0].frame_rate == 10.0
     assert len({c.name for c in clips}) == 6
-    ds = ClipDataset(clips, seq_len=4, seed=0)
-    clip, targets = ds[3]
+    idx = rss_indices(len(clips[3]), 4, np.random.default_rng(0))
+    clip = torch.stack([to_tensor(clips[3].image(i), None) for i in idx])
+    targets = [target_dict(clips[3].targets(i), 96, 64) for i in idx]
     assert clip.shape == (4, 3, 64, 96) and clip.dtype == torch.uint8
     assert len(targets) == 4 and all(d["boxes"].shape[1] == 4 and len(d["boxes"]) == len(d["ids"]) for d in targets)
     assert any(len(d["boxes"]) for d in targets)

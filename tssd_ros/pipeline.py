@@ -101,18 +101,15 @@ class Pipeline:
         dict, with ``overrides`` (e.g. ``weights=``, ``conf_threshold=``; None = keep) on top; the dive
         counter restored from ``counts_file`` when set. The offline tools build theirs here, so their answers
         are the node's for the same parameters."""
+        import torch
+
         from tssd_ros.model import load_detector
         from tssd_ros.paths import resolve_data_path
 
         p = load_params(params, **overrides)
-        if str(p["device"]).startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                raise InputError(f"device {p['device']}: CUDA is not available here; use cpu")
+        if str(p["device"]).startswith("cuda") and not torch.cuda.is_available():
+            raise InputError(f"device {p['device']}: CUDA is not available here; use cpu")
         if p["threads"] > 0:
-            import torch
-
             torch.set_num_threads(int(p["threads"]))
         det = load_detector(resolve_data_path(p["weights"]), device=p["device"],
                             classes=p["classes_preset"] or None, fp16=p["fp16"],

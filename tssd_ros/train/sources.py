@@ -27,15 +27,14 @@ def load_source(src: DataSource, cfg: RunConfig, cache_dir: Path | None = None) 
     """``("stills", [StillImages])`` or ``("video", [VideoSequence, ...])`` for one data source."""
     names = tuple(cfg.classes)
     path = cfg.resolve(src.path) if src.path else None
-    if src.kind == "coco":
-        from tssd_ros.data.stills import load_coco
+    if src.kind in ("coco", "yolo"):
+        from tssd_ros.data.stills import load_coco, load_yolo
 
-        coll = load_coco(path, cfg.resolve(src.images), names, src.class_map)  # type: ignore[arg-type]
-        return "stills", [coll if src.limit is None else coll.subset(range(min(src.limit, len(coll))))]
-    if src.kind == "yolo":
-        from tssd_ros.data.stills import load_yolo
-
-        coll = load_yolo(path, class_names=names, class_map=src.class_map)  # type: ignore[arg-type]
+        assert path is not None  # DataSource requires a path for stills
+        if src.kind == "coco":
+            coll = load_coco(path, cfg.resolve(src.images), names, src.class_map)
+        else:
+            coll = load_yolo(path, class_names=names, class_map=src.class_map)
         return "stills", [coll if src.limit is None else coll.subset(range(min(src.limit, len(coll))))]
     if src.kind == "mot":
         from tssd_ros.data.mot import find_mot_sequences, load_mot_sequence

@@ -36,7 +36,7 @@ def main() -> int:
     from tssd_ros.data.mot import load_mot_sequence
     from tssd_ros.data.stills import load_coco
     from tssd_ros.eval.coco import evaluate_stills, save_pr_curves
-    from tssd_ros.eval.report import EvalOptions, _nan_to_none, evaluate_model
+    from tssd_ros.eval.report import EvalOptions, evaluate_model, nan_to_none
     from tssd_ros.pipeline import Pipeline
 
     valid = load_coco(URPC / "coco_valid.json")
@@ -64,7 +64,7 @@ def main() -> int:
         for k in ("urpc_valid", "urpc_valid_clips"):
             m[k].pop("pr_curves", None)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out + ".json").write_text(json.dumps(_nan_to_none(res), indent=2) + "\n")
+    Path(args.out + ".json").write_text(json.dumps(nan_to_none(res), indent=2) + "\n")
     Path(args.out + ".md").write_text(table(res) + "\n")
     print(table(res))
     return 0

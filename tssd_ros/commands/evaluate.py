@@ -94,7 +94,7 @@ def run_stills(args: argparse.Namespace) -> int:
     import json
 
     from tssd_ros.eval.coco import evaluate_stills, save_pr_curves
-    from tssd_ros.eval.report import _nan_to_none
+    from tssd_ros.eval.report import nan_to_none
     if args.limit is not None and args.limit < 1:
         raise InputError(f"--limit must be >= 1, got {args.limit}")
     if args.eval_threshold is not None and not 0 <= args.eval_threshold < 1:
@@ -113,7 +113,7 @@ def run_stills(args: argparse.Namespace) -> int:
     doc = {"weights": str(args.weights), "data": source, "class_names": list(stills.class_names),
            "seconds": round(time.time() - t0, 2), **res}
     metrics = out / "metrics.json"
-    metrics.write_text(json.dumps(_nan_to_none(doc), indent=2) + "\n")
+    metrics.write_text(json.dumps(nan_to_none(doc), indent=2) + "\n")
     png = save_pr_curves(res, out / "pr_curve.png")
 
     def f(v: float | None) -> str:

@@ -191,11 +191,11 @@ def evaluate_stills(detector: Any, stills: Any, conf_threshold: float | None = N
     from tqdm import tqdm
 
     from tssd_ros.data.still_clips import StillClip
-    from tssd_ros.eval.report import _label_map
+    from tssd_ros.eval.report import label_map
 
     n = len(stills) if limit is None else min(len(stills), int(limit))
     names = tuple(stills.class_names)
-    lmap = _label_map(tuple(detector.class_names), names)
+    lmap = label_map(tuple(detector.class_names), names)
     old = detector.postprocess
     operating = float(old.conf_threshold)
     thr = min(operating, EVAL_CONF_THRESHOLD) if conf_threshold is None else float(conf_threshold)

@@ -61,7 +61,7 @@ def _mot_rows(frame: int, ids: np.ndarray, boxes: np.ndarray, conf: np.ndarray) 
                             b[:, 3] - b[:, 1], conf])
 
 
-def _label_map(det_names: tuple[str, ...], data_names: tuple[str, ...]) -> np.ndarray:
+def label_map(det_names: tuple[str, ...], data_names: tuple[str, ...]) -> np.ndarray:
     """Detector label -> data label by class name (-1 = class not in the data)."""
     low = {c.lower(): i for i, c in enumerate(data_names)}
     m = np.array([low.get(c.lower(), -1) for c in det_names], np.int64)
@@ -75,7 +75,7 @@ def run_sequence(pipe: Any, seq: VideoSequence, class_names: tuple[str, ...], op
     """One online pass of the pipeline over a sequence (see module doc); feeds the AP and stability
     accumulators. Labels are mapped to the data's classes by name on the pipeline's output."""
     n = len(seq) if opts.max_frames is None else min(len(seq), opts.max_frames)
-    lmap = _label_map(tuple(pipe.class_names), class_names)
+    lmap = label_map(tuple(pipe.class_names), class_names)
     fps = float(getattr(seq, "frame_rate", 30.0) or 30.0)
     pipe.reset("sequence")
     pipe.reset_counts()
@@ -169,13 +169,13 @@ def _clean(d: dict) -> dict:
     return {k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v) for k, v in d.items()}
 
 
-def _nan_to_none(x: Any) -> Any:
+def nan_to_none(x: Any) -> Any:
     if isinstance(x, float) and math.isnan(x):
         return None
     if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
+        return {k: nan_to_none(v) for k, v in x.items()}
     if isinstance(x, list):
-        return [_nan_to_none(v) for v in x]
+        return [nan_to_none(v) for v in x]
     return x
 
 
@@ -231,7 +231,7 @@ def write_report(path: str | Path, models: dict[str, tuple[dict, list[ClassAP], 
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {**meta, "class_names": list(class_names), "definitions": DEFINITIONS,
            "models": {k: v[0] for k, v in models.items()}}
-    path.write_text(json.dumps(_nan_to_none(doc), indent=2) + "\n")
+    path.write_text(json.dumps(nan_to_none(doc), indent=2) + "\n")
     files = [path]
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
 

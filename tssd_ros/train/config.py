@@ -135,6 +135,7 @@ class RunConfig:
     stages: list[StageConfig]
     classes: list[str] = field(default_factory=lambda: list(UNDERWATER_CLASSES))
     pretrained: str | None = None
+    init: str | None = None  # a trained tssd_ros detector to start from (fine-tuning); replaces ``pretrained``
     val: list[DataSource] = field(default_factory=list)
     val_limit: int = 200
     seed: int = 0

@@ -93,7 +93,7 @@ class RunFolder:
         if main:
             self._truncate_log(stage_i, it)
         pre = PreprocessConfig.from_dict(dict(blob["preprocess"]))
-        meta = {k: v for k, v in dict(blob.get("metadata", {})).items() if k == "pretrained"}
+        meta = {k: v for k, v in dict(blob.get("metadata", {})).items() if k in ("pretrained", "init")}
         self.log(f"resuming {self.out} at stage {stage_i} "
                  f"({self.cfg.stages[min(stage_i, len(self.cfg.stages) - 1)].name}), iteration {it}")
         return stage_i, it, opts, pre, meta

@@ -33,7 +33,7 @@ from tssd_ros.model.temporal import State
 from tssd_ros.model.tssd import TSSD
 from tssd_ros.train.config import RunConfig, StageConfig
 from tssd_ros.train.losses import LossTerms, LossWeights, pad_targets, tssd_loss
-from tssd_ros.train.pretrained import PRETRAINED_PREPROCESS, load_pretrained_backbone
+from tssd_ros.train.pretrained import PRETRAINED_PREPROCESS, load_init_detector, load_pretrained_backbone
 from tssd_ros.train.run_folder import RunFolder
 from tssd_ros.train.sources import DataMix, StageDataset, stream_episode
 
@@ -180,10 +180,13 @@ class RunTrainer:
         init_heads(model)
         meta: dict[str, Any] = {"pretrained": None}
         pre = PreprocessConfig(input_size=dcfg.input_size)
-        if self.cfg.pretrained:
+        if self.cfg.pretrained and not self.cfg.init:
             path = self.cfg.resolve(self.cfg.pretrained)
             meta["pretrained"] = load_pretrained_backbone(model, path)  # type: ignore[arg-type]
             pre = PreprocessConfig(input_size=dcfg.input_size, **PRETRAINED_PREPROCESS)
+        if self.cfg.init:
+            pre, meta = load_init_detector(model, self.cfg.resolve(self.cfg.init))  # type: ignore[arg-type]
+            self.log(f"init from {meta['init']['file']}: {meta['init']['tensors']} tensors")
         return model, pre, meta
 
     # ---- the run ----

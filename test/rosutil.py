@@ -177,6 +177,24 @@ class Harness:
         resp = self.call(SetParameters, f"{node_name}/set_parameters", req)
         return None if resp is None else list(resp.results)
 
+    def dump_params(self, node_name: str, timeout: float = 10.0) -> dict[str, object] | None:
+        """Every parameter of ``node_name`` as ``ros2 param dump`` gets them (list, then get): name -> value,
+        None for one that is declared but holds no value. None if the services do not answer."""
+        from rcl_interfaces.msg import ParameterType
+        from rcl_interfaces.srv import GetParameters, ListParameters
+        from rclpy.parameter import parameter_value_to_python
+
+        listed = self.call(ListParameters, f"{node_name}/list_parameters", timeout=timeout)
+        if listed is None:
+            return None
+        names = list(listed.result.names)
+        got = self.call(GetParameters, f"{node_name}/get_parameters", GetParameters.Request(names=names),
+                        timeout=timeout)
+        if got is None:
+            return None
+        return {n: None if v.type == ParameterType.PARAMETER_NOT_SET else parameter_value_to_python(v)
+                for n, v in zip(names, got.values, strict=True)}
+
     def close(self) -> None:
         import rclpy
 

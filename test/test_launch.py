@@ -32,7 +32,7 @@ def test_param_files_match_declared_node_parameters():
 
     load_params(REPO / "config/tssd.yaml")
     grasp = yaml.safe_load((REPO / "config/grasp_selector.yaml").read_text())
-    assert "ros__parameters" in grasp["grasp_selector"]
+    assert "ros__parameters" in grasp["/**"]
 
 
 def test_launch_description_builds_with_real_launch_ros():

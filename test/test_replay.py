@@ -75,11 +75,9 @@ def test_live_node_gives_the_same_answers_as_replay(toy_weights, toy_bag, tmp_pa
                  "--min-hits", "3"]) == 0
     offline = read_jsonl(out)
     ns = "/replay_eq"
-    # the node gets the same file (keyed to its namespaced name) and the same two overrides
-    params_file = tmp_path / "tssd.yaml"
-    params_file.write_text(PARAMS.read_text().replace("tssd_node:", f"{ns}/tssd_node:", 1))
+    # the node gets the same file (it applies in any namespace) and the same overrides
     with node_process("tssd_node", params={"weights": str(toy_weights), "reliability": "reliable", "min_hits": 3},
-                      namespace=ns, log_path=tmp_path / "node.log", params_file=params_file):
+                      namespace=ns, log_path=tmp_path / "node.log", params_file=PARAMS):
         h = Harness(ns)
         try:
             assert h.wait_for_node(), (tmp_path / "node.log").read_text()

@@ -141,10 +141,16 @@ def ota_changes_from_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def string_list(value: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """A ROS string-array parameter's names: ``[""]`` is the typed empty list (rcl reads a YAML ``[]`` as
+    unset, leaving the parameter uninitialised), so empty strings are dropped and ``[""]`` means none."""
+    return tuple(n for n in (value or ()) if n)
+
+
 def class_filter_indices(names: list[str] | tuple[str, ...] | None, class_names: tuple[str, ...]
                          ) -> tuple[int, ...] | None:
     """``class_filter`` names -> detector label indices (None: report every class); unknown names are an error."""
-    wanted = [n for n in (names or []) if n]
+    wanted = string_list(names)
     if not wanted:
         return None
     unknown = [n for n in wanted if n not in class_names]

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 
-import rclpy
 from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -46,7 +45,6 @@ from rclpy.exceptions import (
     InvalidParameterValueException,
     ParameterUninitializedException,
 )
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (
@@ -63,6 +61,9 @@ from vision_msgs.msg import Detection2D, Detection2DArray
 
 from tssd_ros.grasp.geometry import camera_matrix_valid, pixel_to_ray
 from tssd_ros.grasp.selector import POLICIES, Candidate, GraspSelector, SelectorConfig
+from tssd_ros.params import string_list
+from tssd_ros.ros.parameters import declare_initialised
+from tssd_ros.ros.runner import run_node
 from tssd_ros.types import stamp_to_sec
 
 DETECTIONS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -98,8 +99,8 @@ class GraspSelectorNode(Node):
         super().__init__("grasp_selector", **kwargs)
         self.declare_parameter("policy", "nearest_center", _desc(
             "How to rank candidates within a class priority", constraints="one of " + ", ".join(POLICIES)))
-        self.declare_parameter("target_classes", Parameter.Type.STRING_ARRAY, _desc(
-            "Classes to grasp, in priority order (earlier class wins); unset or [] = all classes"))
+        declare_initialised(self, "target_classes", [""], _desc(
+            "Classes to grasp, in priority order (earlier class wins); [''] = all classes"))
         self.declare_parameter("min_track_age", 3, _desc(
             "Frames this node must have seen an identity before it may be auto-selected", lo=1, hi=10000,
             integer=True))
@@ -156,7 +157,7 @@ class GraspSelectorNode(Node):
         centre = self._principal_point() or ((w / 2.0, h / 2.0) if w > 0 and h > 0 else None)
         return SelectorConfig(
             policy=str(self._value("policy", pending)),
-            target_classes=tuple(self._value("target_classes", pending) or ()),
+            target_classes=string_list(self._value("target_classes", pending)),
             min_track_age=int(self._value("min_track_age", pending)),
             lost_timeout_s=float(self._value("lost_timeout_s", pending)),
             stable_px=float(self._value("stable_px", pending)),
@@ -271,22 +272,9 @@ def _candidate(index: int, det: Detection2D) -> Candidate:
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = GraspSelectorNode()
-    except (ValueError, InvalidParameterValueException, InvalidParameterTypeException) as exc:
-        # invalid startup parameters: one actionable line, no traceback
-        rclpy.logging.get_logger("grasp_selector").fatal(f"invalid parameters: {exc}")
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Invalid startup parameters: one fatal line and exit 2."""
+    return run_node(GraspSelectorNode, "grasp_selector", args=args,
+                    startup_errors=(ValueError, InvalidParameterValueException, InvalidParameterTypeException))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -41,7 +40,7 @@ from rcl_interfaces.msg import (
 )
 from rclpy.clock import Clock, ClockType
 from rclpy.event_handler import SubscriptionEventCallbacks
-from rclpy.executors import ExternalShutdownException
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (
@@ -59,6 +58,8 @@ from tssd_ros import params as P
 from tssd_ros.errors import InputError, TssdError
 from tssd_ros.pipeline import Pipeline
 from tssd_ros.ros import conversions as conv
+from tssd_ros.ros.parameters import declare_initialised
+from tssd_ros.ros.runner import run_node
 from tssd_ros.ros.worker import FrameStats, LatestFrameWorker
 from tssd_ros.tracking.ota import OTAConfig
 from tssd_ros.viz import draw_detections
@@ -99,7 +100,7 @@ def declare_parameter_table(node: Node) -> dict[str, Any]:
             kind = Parameter.Type.INTEGER if prm.integer else Parameter.Type.DOUBLE
             node.declare_parameter(prm.name, kind, _descriptor(prm))
         else:
-            node.declare_parameter(prm.name, prm.default, _descriptor(prm))
+            declare_initialised(node, prm.name, prm.default, _descriptor(prm))
         try:
             P.check(prm.name, param_value(node, prm.name))
         except InputError as e:
@@ -311,25 +312,9 @@ class TssdNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    rc = 0
-    try:
-        node = TssdNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except TssdError as e:
-        # one clear line for a bad configuration (missing/corrupt weights, unknown class, ...)
-        (node.get_logger() if node else rclpy.logging.get_logger("tssd_node")).fatal(str(e))
-        rc = 1
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return rc
+    """A bad configuration (missing or corrupt weights, unknown class, ...) is one fatal line and exit 2."""
+    return run_node(TssdNode, "tssd_node", cleanup=lambda node: node.shutdown(), args=args,
+                    startup_errors=(TssdError, InvalidParameterTypeException, InvalidParameterValueException))
 
 
 if __name__ == "__main__":

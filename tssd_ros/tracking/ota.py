@@ -14,17 +14,24 @@ Modes (``OTAConfig.mode``):
 * ``iou`` (the paper's ablation, Table IV): box term alone. ``iou_term="linear"`` (default): ``S = IoU``,
   default ``T = 0.3``; ``iou_term="exp"``: ``S = exp(IoU)``, default ``T = exp(0.3)`` (the same gate;
   note that ``T = 1.0`` would accept *any* overlap).
-* ``motion``: the box term is taken against a constant-velocity prediction of the tubelet's box
-  (least-squares velocity over its last ``motion_window`` boxes and their time stamps, so dropped frames
-  only lengthen ``dt``), because the ROV moves and the scene scrolls. With ``motion_appearance=True``
-  (default) the appearance factor is kept (``exp`` term, ``T = 1.0``); with False it is ``IoU`` alone
-  (``T = 0.3``).
+* ``motion`` (default): the paper's S with the box term against each tubelet's predicted box, because the
+  ROV moves and the scene scrolls: a constant-velocity Kalman filter per tubelet (dt from time stamps, so
+  dropped frames only lengthen dt) plus camera-motion compensation (the frame passed to ``update``, else
+  the matched boxes), ByteTrack's two stages by score, appearance as a gate and tie-breaker
+  (``motion_appearance``), and re-identification of tubelets lost for up to ``reid_max_age_s``
+  (tssd_ros.tracking.motion). ``T`` is the IoU gate (default 0.3).
+
+Scores: ``G`` and ``low_score`` apply to normalised scores, ``score / scale``, so detectors scoring outside
+[0, 1] (MOT public detections reach 133) work: ``score_scale > 0`` fixes the scale; 0 (default) uses the
+largest score seen since ``reset()``, at least 1 (scores in [0, 1] are used as they are; a stream whose
+scale is larger reaches it within its first confident detections).
 
 Lifetime (the reference's countdown: reset to 11 on a match, decremented every frame, deleted at 0): a
 tubelet can be matched at frame ``k`` iff ``k - last_match_frame <= max_age_frames`` and
 ``t_k - last_match_time <= max_age_s``; i.e. with ``max_age_frames = 10`` it survives up to 9 missed
 frames, may be matched again on the 10th, and is deleted at the end of the 10th unmatched frame. The time
 rule is checked before matching, so a long gap (dropped frames on a robot) kills it even after one frame.
+In the motion mode "deleted" means moved to the lost pool, from which only re-identification brings it back.
 """
 
 from __future__ import annotations
@@ -37,7 +44,13 @@ import numpy as np
 
 from tssd_ros.boxes import box_iou
 from tssd_ros.errors import InputError, TssdError
+from tssd_ros.tracking.association import assign_greedy, assign_hungarian, unit_rows
+from tssd_ros.tracking.motion import MotionAssociation
+from tssd_ros.tracking.store import TubeletStore
 from tssd_ros.types import Detections
+
+__all__ = ["ASSIGNMENTS", "OTA_MODES", "OTAConfig", "OTATracker", "Track", "assign_greedy", "assign_hungarian",
+           "box_iou", "unit_rows"]
 
 Mode = Literal["attention", "iou", "motion"]
 Assignment = Literal["greedy", "hungarian"]
@@ -56,7 +69,8 @@ class OTAConfig:
     benchmarks/bench_tracker.py); these defaults are the node's and config/tssd.yaml's (tssd_ros.params).
 
     T: match when S > T; None = per-mode default (see module doc).
-    G: an unmatched detection with score > G starts a tubelet; others get no identity (-1).
+    G: an unmatched detection with normalised score > G starts a tubelet; others get no identity (-1).
+        In the motion mode G is also ByteTrack's high/low split: above G first stage, else second.
     tub_len: rows (box, time, attention vector) kept per tubelet, newest first.
     max_age_frames / max_age_s: lifetime without a match, in frames and seconds (None = off).
     min_hits: a tubelet is ``confirmed`` (and counted by DiveCounter) once matched this many times
@@ -66,6 +80,14 @@ class OTAConfig:
     missing_attention: what ``attention`` (and ``motion`` with appearance) do when detections carry no
         attention vectors: ``raise`` an InputError, or ``iou``: use the box term alone for that frame.
     fps: frame rate assumed when ``update`` gets no timestamp (drives velocity in px/s and max_age_s).
+    motion_window: rows of the least-squares velocity reported in ``Track.velocity``.
+    Motion mode only (tssd_ros.tracking.motion):
+    low_score: normalised score above which a detection may extend a track in the second stage.
+    score_scale: scores are divided by it before G and low_score apply; 0 = the largest seen (>= 1).
+    app_gate: attention cosine below which a pair never matches (motion_appearance).
+    reid_max_age_s: seconds a lost tubelet can take its identity back (0 = no re-identification).
+    reid_cos: attention cosine needed to re-identify (without vectors: IoU with the prediction > T).
+    cmc: compensate camera motion (from frames given to ``update``, else from the matched boxes).
     """
 
     mode: Mode = "motion"
@@ -81,6 +103,12 @@ class OTAConfig:
     motion_window: int = 5
     missing_attention: Literal["raise", "iou"] = "raise"
     fps: float = 30.0
+    low_score: float = 0.1
+    score_scale: float = 0.0
+    app_gate: float = 0.2
+    reid_max_age_s: float = 3.0
+    reid_cos: float = 0.6
+    cmc: bool = True
 
     def __post_init__(self) -> None:
         checks = [
@@ -94,6 +122,9 @@ class OTAConfig:
             (self.min_hits >= 1, f"min_hits must be >= 1: {self.min_hits}"),
             (self.motion_window >= 2, f"motion_window must be >= 2: {self.motion_window}"),
             (self.fps > 0, f"fps must be > 0: {self.fps}"),
+            (0 <= self.low_score <= self.G, f"low_score must be in [0, G]: {self.low_score}"),
+            (self.score_scale >= 0, f"score_scale must be >= 0: {self.score_scale}"),
+            (self.reid_max_age_s >= 0, f"reid_max_age_s must be >= 0: {self.reid_max_age_s}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -105,6 +136,8 @@ class OTAConfig:
 
     def resolve(self, appearance: bool) -> tuple[IoUTerm, float]:
         """(iou_term, T) in effect for a frame with/without the appearance factor (module doc)."""
+        if self.mode == "motion":  # IoU gate; appearance enters as a gate and tie-breaker
+            return "linear", DEFAULT_IOU_GATE if self.T is None else float(self.T)
         term: IoUTerm = self.iou_term or ("exp" if appearance else "linear")
         if self.T is not None:
             return term, float(self.T)
@@ -136,154 +169,13 @@ class Track:
     det_index: int
 
 
-def unit_rows(v: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero: their cosine with anything is 0)."""
-    v = np.asarray(v, np.float64)
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return np.divide(v, n, out=np.zeros_like(v), where=n > 0)
-
-
-def assign_greedy(S: np.ndarray, T: float) -> tuple[np.ndarray, np.ndarray]:
-    """The paper's association: each detection (row) takes its best tubelet (column, ties: lowest index);
-    when several take the same one only the highest S keeps it (ties: lowest row); matched iff S > T.
-
-    Returns (rows, cols) of the matches.
-    """
-    if S.size == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    best = np.argmax(S, axis=1)
-    best_s = S[np.arange(len(S)), best]
-    rows = np.nonzero(best_s > T)[0]
-    if len(rows) == 0:
-        return rows, rows.copy()
-    order = rows[np.lexsort((rows, -best_s[rows]))]  # S descending, then row ascending
-    _, first = np.unique(best[order], return_index=True)
-    winners = np.sort(order[first])
-    return winners, best[winners]
-
-
-def assign_hungarian(S: np.ndarray, T: float) -> tuple[np.ndarray, np.ndarray]:
-    """Globally optimal one-to-one assignment: maximises sum(S - T) over pairs with S > T."""
-    from scipy.optimize import linear_sum_assignment  # lazy: scipy.optimize takes ~0.5 s to import
-
-    if S.size == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    gate = S > T
-    w = np.where(gate, S - T, 0.0)
-    r, c = linear_sum_assignment(w, maximize=True)
-    keep = gate[r, c]
-    return r[keep].astype(np.int64), c[keep].astype(np.int64)
-
-
-class _Store:
-    """Struct-of-arrays tubelet storage (one slot per tubelet), so association is vectorised.
-
-    Each slot holds a ring of ``L`` rows (box, time, unit attention vector); ``head`` is the newest row.
-    """
-
-    def __init__(self, tub_len: int, cap: int = 64) -> None:
-        self.L = tub_len
-        self.dim: int | None = None
-        self._alloc(cap)
-
-    def _alloc(self, cap: int) -> None:
-        self.cap = cap
-        self.alive = np.zeros(cap, bool)
-        self.ids = np.full(cap, -1, np.int64)
-        self.labels = np.full(cap, -1, np.int64)
-        self.boxes = np.zeros((cap, self.L, 4))
-        self.times = np.zeros((cap, self.L))
-        self.nrows = np.zeros(cap, np.int64)
-        self.head = np.zeros(cap, np.int64)
-        self.hits = np.zeros(cap, np.int64)
-        self.birth_frame = np.zeros(cap, np.int64)
-        self.last_frame = np.zeros(cap, np.int64)
-        self.last_time = np.zeros(cap)
-        self.score = np.zeros(cap)
-        self.det_index = np.full(cap, -1, np.int64)
-        self.vecs: np.ndarray | None = None  # (cap, L, D) unit vectors
-        self.vvalid = np.zeros((cap, self.L), bool)
-        self.vsum: np.ndarray | None = None  # (cap, D) sum of the valid unit vectors
-        self.vcount = np.zeros(cap, np.int64)
-
-    def _grow(self) -> None:
-        old = {k: v for k, v in vars(self).items() if isinstance(v, np.ndarray)}
-        self._alloc(self.cap * 2)
-        for k, v in old.items():
-            if k in ("vecs", "vsum"):
-                new = np.zeros((self.cap, *v.shape[1:]), v.dtype)
-                setattr(self, k, new)
-            getattr(self, k)[: len(v)] = v
-
-    def set_dim(self, dim: int) -> None:
-        if self.dim is None:
-            self.dim = dim
-            self.vecs = np.zeros((self.cap, self.L, dim), np.float32)
-            self.vsum = np.zeros((self.cap, dim))
-        elif dim != self.dim:
-            raise InputError(f"attention vectors changed size from {self.dim} to {dim}; call reset() first")
-
-    def new_slots(self, n: int) -> np.ndarray:
-        free = np.nonzero(~self.alive)[0]
-        while len(free) < n:
-            self._grow()
-            free = np.nonzero(~self.alive)[0]
-        slots = free[:n]
-        self.alive[slots] = True
-        self.nrows[slots] = 0
-        self.head[slots] = self.L - 1
-        self.hits[slots] = 0
-        self.vvalid[slots] = False
-        self.vcount[slots] = 0
-        if self.vsum is not None:
-            self.vsum[slots] = 0.0
-        return slots
-
-    def push(self, slots: np.ndarray, boxes: np.ndarray, t: float, units: np.ndarray | None) -> None:
-        """Prepend one row to each slot (dropping the oldest beyond L), keeping the vector sum exact."""
-        h = (self.head[slots] + 1) % self.L
-        self.head[slots] = h
-        self.boxes[slots, h] = boxes
-        self.times[slots, h] = t
-        self.nrows[slots] = np.minimum(self.nrows[slots] + 1, self.L)
-        if self.vecs is not None and self.vsum is not None:
-            was = self.vvalid[slots, h]
-            if was.any():
-                s = slots[was]
-                self.vsum[s] -= self.vecs[s, h[was]]
-                self.vcount[s] -= 1
-            if units is not None:
-                self.vecs[slots, h] = units
-                self.vsum[slots] += self.vecs[slots, h]
-                self.vcount[slots] += 1
-            self.vvalid[slots, h] = units is not None
-
-    def newest(self, slots: np.ndarray) -> np.ndarray:
-        return self.boxes[slots, self.head[slots]]
-
-    def velocity(self, slots: np.ndarray, window: int) -> np.ndarray:
-        """Least-squares box velocity (n, 4) in px/s over the newest ``window`` rows (0 with < 2 rows)."""
-        w = min(window, self.L)
-        k = np.arange(w)
-        idx = (self.head[slots][:, None] - k[None, :]) % self.L
-        valid = k[None, :] < self.nrows[slots][:, None]
-        tt = self.times[slots[:, None], idx]
-        bb = self.boxes[slots[:, None], idx]
-        n = valid.sum(1, keepdims=True)
-        tm = np.where(valid, tt, 0).sum(1, keepdims=True) / np.maximum(n, 1)
-        dt = np.where(valid, tt - tm, 0.0)
-        bm = (bb * valid[..., None]).sum(1) / np.maximum(n, 1)
-        num = (dt[..., None] * (bb - bm[:, None, :])).sum(1)
-        den = (dt**2).sum(1)[:, None]
-        return np.divide(num, den, out=np.zeros_like(num), where=den > 1e-12)
-
-
 class OTATracker:
     """OTA identity tracker (see module doc). ``update`` returns one Track per detection, in input order."""
 
     def __init__(self, config: OTAConfig | None = None) -> None:
         self.config = config or OTAConfig()
         self._next_id = 0
+        self._motion = MotionAssociation()
         self.reset()
 
     # -- identities -------------------------------------------------------------------------------
@@ -300,12 +192,15 @@ class OTATracker:
         self._next_id = value
 
     def reset(self) -> None:
-        """Forget all tubelets and the clock (new video); next_id keeps growing so ids are never reused."""
-        self._store = _Store(self.config.tub_len)
+        """Forget all tubelets, the clock, the camera motion and the score scale (new video); next_id keeps
+        growing so ids are never reused."""
+        self._store = TubeletStore(self.config.tub_len)
+        self._motion.reset()
         self._frame = 0
         self._now: float | None = None
         self._issued_floor = self._next_id
         self._class_names: tuple[str, ...] = ()
+        self._scale = 1.0
 
     @property
     def frame_count(self) -> int:
@@ -313,10 +208,13 @@ class OTATracker:
         return self._frame
 
     # -- main step --------------------------------------------------------------------------------
-    def update(self, detections: Detections, timestamp: float | None = None) -> list[Track]:
+    def update(self, detections: Detections, timestamp: float | None = None,
+               frame: np.ndarray | None = None) -> list[Track]:
         """Associate one frame's detections to tubelets; returns one Track per detection, in input order.
 
         timestamp: seconds (e.g. the image header stamp); None = previous + 1/fps. Must not decrease.
+        frame: the image the detections come from (BGR or grey), used by the motion mode to measure the
+        camera's motion; None = estimate it from the matched boxes.
         """
         cfg, st = self.config, self._store
         if not isinstance(detections, Detections):
@@ -338,73 +236,51 @@ class OTATracker:
                 units = unit_rows(detections.attention).astype(np.float32)
         term, T = cfg.resolve(appearance)
         now = self._advance_clock(timestamp)  # after validation: a rejected frame changes nothing
-        frame = self._frame
+        frame_no = self._frame
+        norm = self._normalise(detections.scores)
+        motion = cfg.mode == "motion"
 
         # time rule before matching: a long gap kills a tubelet even after a single frame
         if cfg.max_age_s is not None:
-            st.alive &= ~(now - st.last_time > cfg.max_age_s)
+            self._retire(now - st.last_time > cfg.max_age_s)
+        st.lost &= now - st.last_time <= cfg.reid_max_age_s
 
-        det_slot = np.full(n, -1, np.int64)
         boxes = detections.boxes.astype(np.float64)
         labels = detections.labels
-        if n and st.alive.any():
-            for c in np.unique(labels):
-                d_idx = np.nonzero(labels == c)[0]
-                t_idx = np.nonzero(st.alive & (st.labels == c))[0]
-                if len(t_idx) == 0:
-                    continue
-                S = self._similarity(boxes[d_idx], None if units is None else units[d_idx], t_idx, now, term,
-                                     appearance)
-                assign = assign_greedy if cfg.assignment == "greedy" else assign_hungarian
-                r, k = assign(S, T)
-                det_slot[d_idx[r]] = t_idx[k]
+        if motion:
+            det_slot, reid = self._motion.associate(cfg, st, boxes, labels, units, norm, now, frame, T)
+            st.alive[det_slot[reid]] = True
+            st.lost[det_slot[reid]] = False
+        else:
+            det_slot = self._associate_paper(boxes, labels, units, term, T, appearance)
 
         matched = np.nonzero(det_slot >= 0)[0]
         if len(matched):
             s = det_slot[matched]
-            st.push(s, boxes[matched], now, None if units is None else units[matched])
-            st.hits[s] += 1
-            st.last_frame[s] = frame
-            st.last_time[s] = now
-            st.score[s] = detections.scores[matched]
+            if motion:
+                st.kf_correct(self._motion.kf, s, boxes[matched], now, self._motion.cam)
+            self._record(s, boxes[matched], units, matched, detections.scores, now, frame_no)
 
-        born = np.nonzero((det_slot < 0) & (detections.scores > cfg.G))[0]
+        born = np.nonzero((det_slot < 0) & (norm > cfg.G))[0]
         if len(born):
             s = st.new_slots(len(born))
             st.ids[s] = np.arange(self._next_id, self._next_id + len(born))
             self._next_id += len(born)
             st.labels[s] = labels[born]
-            st.push(s, boxes[born], now, None if units is None else units[born])
-            st.hits[s] = 1
-            st.birth_frame[s] = frame
-            st.last_frame[s] = frame
-            st.last_time[s] = now
-            st.score[s] = detections.scores[born]
+            st.hits[s] = 0
+            st.birth_frame[s] = frame_no
+            if motion:
+                st.kf_init(self._motion.kf, s, boxes[born], now, self._motion.cam)
+            self._record(s, boxes[born], units, born, detections.scores, now, frame_no)
             det_slot[born] = s
 
         st.det_index[st.alive] = -1
         has = np.nonzero(det_slot >= 0)[0]
         st.det_index[det_slot[has]] = has
-        vel = np.zeros((n, 4))
-        if len(has):
-            vel[has] = st.velocity(det_slot[has], cfg.motion_window)
-
-        tracks = []
-        for i in range(n):
-            s = int(det_slot[i])
-            if s < 0:
-                tracks.append(Track(-1, int(labels[i]), detections.class_name(i), detections.boxes[i].copy(),
-                                    float(detections.scores[i]), 0, 0, 0, 0.0, False, (0.0, 0.0), i))
-                continue
-            hits = int(st.hits[s])
-            v = vel[i]
-            tracks.append(Track(int(st.ids[s]), int(labels[i]), detections.class_name(i),
-                                detections.boxes[i].copy(), float(detections.scores[i]),
-                                frame - int(st.birth_frame[s]), hits, 0, 0.0, hits >= cfg.min_hits,
-                                (float(v[0] + v[2]) / 2, float(v[1] + v[3]) / 2), i))
+        tracks = self._tracks(detections, det_slot, has, frame_no)
 
         # frame rule after matching: the reference's countdown (deleted after max_age_frames misses)
-        st.alive &= ~(frame - st.last_frame >= cfg.max_age_frames)
+        self._retire(frame_no - st.last_frame >= cfg.max_age_frames)
         self._class_names = detections.class_names or self._class_names
         return tracks
 
@@ -442,19 +318,78 @@ class OTATracker:
         self._now = now
         return now
 
-    def _similarity(self, boxes: np.ndarray, units: np.ndarray | None, slots: np.ndarray, now: float,
-                    term: IoUTerm, appearance: bool) -> np.ndarray:
-        """S (n_det, n_tubelet) for one class, vectorised over all pairs."""
+    def _normalise(self, scores: np.ndarray) -> np.ndarray:
+        """Scores on the scale G and low_score are defined on (module doc)."""
+        if self.config.score_scale > 0:
+            return scores / self.config.score_scale
+        if len(scores):
+            self._scale = max(self._scale, float(scores.max()))
+        return scores / self._scale if self._scale != 1.0 else scores
+
+    def _retire(self, mask: np.ndarray) -> None:
+        """End active tubelets: to the lost pool in the motion mode with re-identification, else deleted."""
         st, cfg = self._store, self.config
-        ref = st.newest(slots)
-        if cfg.mode == "motion":
-            v = st.velocity(slots, cfg.motion_window)
-            ref = ref + v * (now - st.last_time[slots])[:, None]
-        iou = box_iou(boxes, ref)
+        mask = mask & st.alive
+        if cfg.mode == "motion" and cfg.reid_max_age_s > 0:
+            st.lost |= mask
+        st.alive &= ~mask
+
+    def _record(self, slots: np.ndarray, boxes: np.ndarray, units: np.ndarray | None, rows: np.ndarray,
+                scores: np.ndarray, now: float, frame_no: int) -> None:
+        """A match (or birth): one more ring row, hit and time stamp for each slot."""
+        st = self._store
+        st.push(slots, boxes, now, None if units is None else units[rows])
+        st.hits[slots] += 1
+        st.last_frame[slots] = frame_no
+        st.last_time[slots] = now
+        st.score[slots] = scores[rows]
+
+    def _tracks(self, detections: Detections, det_slot: np.ndarray, has: np.ndarray, frame_no: int) -> list[Track]:
+        st, cfg = self._store, self.config
+        n = len(detections)
+        vel = np.zeros((n, 2))
+        if len(has):
+            v = st.velocity(det_slot[has], cfg.motion_window)
+            vel[has] = (v[:, :2] + v[:, 2:]) / 2
+        names = [detections.class_name(i) for i in range(n)]
+        out = []
+        for i, (s, box, score, lab, v) in enumerate(zip(det_slot.tolist(), detections.boxes.copy(),
+                                                        detections.scores.tolist(), detections.labels.tolist(),
+                                                        vel.tolist(), strict=True)):
+            if s < 0:
+                out.append(Track(-1, lab, names[i], box, score, 0, 0, 0, 0.0, False, (0.0, 0.0), i))
+                continue
+            hits = int(st.hits[s])
+            out.append(Track(int(st.ids[s]), lab, names[i], box, score, frame_no - int(st.birth_frame[s]), hits,
+                             0, 0.0, hits >= cfg.min_hits, (v[0], v[1]), i))
+        return out
+
+    def _associate_paper(self, boxes: np.ndarray, labels: np.ndarray, units: np.ndarray | None, term: IoUTerm,
+                         T: float, appearance: bool) -> np.ndarray:
+        """The paper's single stage (attention and iou modes): per class, S against the newest boxes."""
+        st, cfg = self._store, self.config
+        det_slot = np.full(len(boxes), -1, np.int64)
+        if len(boxes) and st.alive.any():
+            for c in np.unique(labels):
+                d_idx = np.nonzero(labels == c)[0]
+                t_idx = np.nonzero(st.alive & (st.labels == c))[0]
+                if len(t_idx) == 0:
+                    continue
+                S = self._similarity(boxes[d_idx], None if units is None else units[d_idx], t_idx, term,
+                                     appearance)
+                assign = assign_greedy if cfg.assignment == "greedy" else assign_hungarian
+                r, k = assign(S, T)
+                det_slot[d_idx[r]] = t_idx[k]
+        return det_slot
+
+    def _similarity(self, boxes: np.ndarray, units: np.ndarray | None, slots: np.ndarray, term: IoUTerm,
+                    appearance: bool) -> np.ndarray:
+        """S (n_det, n_tubelet) for one class, vectorised over all pairs (eq. 7)."""
+        st = self._store
+        iou = box_iou(boxes, st.newest(slots))
         S = np.exp(iou) if term == "exp" else iou
         if appearance and units is not None and st.vsum is not None:
-            cnt = st.vcount[slots]
-            mean = (st.vsum[slots] / np.maximum(cnt, 1)[:, None]).astype(np.float32)
+            mean, cnt = st.mean_units(slots)
             # einsum, not BLAS: multi-threaded OpenBLAS GEMM of this size spins for ~20 ms on a busy CPU
             # (the ROS node shares it with the detector); einsum costs ~0.5 ms at 100 x 100 and is exact
             # to float32 whatever the thread count

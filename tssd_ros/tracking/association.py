@@ -1,0 +1,50 @@
+"""Association primitives shared by every OTA mode: unit vectors (eq. 6's cosines) and one-to-one assignment.
+
+Why a module of its own: the paper's greedy rule and the Hungarian alternative are used by each stage of the
+motion mode as well as by the paper's single stage, and the tests pin their tie rules down.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def unit_rows(v: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero: their cosine with anything is 0)."""
+    v = np.asarray(v, np.float64)
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.divide(v, n, out=np.zeros_like(v), where=n > 0)
+
+
+def assign_greedy(S: np.ndarray, T: float) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's association: each detection (row) takes its best tubelet (column, ties: lowest index);
+    when several take the same one only the highest S keeps it (ties: lowest row); matched iff S > T.
+
+    Returns (rows, cols) of the matches.
+    """
+    if S.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    best = np.argmax(S, axis=1)
+    best_s = S[np.arange(len(S)), best]
+    rows = np.nonzero(best_s > T)[0]
+    if len(rows) == 0:
+        return rows, rows.copy()
+    order = rows[np.lexsort((rows, -best_s[rows]))]  # S descending, then row ascending
+    _, first = np.unique(best[order], return_index=True)
+    winners = np.sort(order[first])
+    return winners, best[winners]
+
+
+def assign_hungarian(S: np.ndarray, T: float) -> tuple[np.ndarray, np.ndarray]:
+    """Globally optimal one-to-one assignment: maximises sum(S - T) over pairs with S > T."""
+    from scipy.optimize import linear_sum_assignment  # lazy: scipy.optimize takes ~0.5 s to import
+
+    if S.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    gate = S > T
+    w = np.where(gate, S - T, 0.0)
+    r, c = linear_sum_assignment(w, maximize=True)
+    keep = gate[r, c]
+    return r[keep].astype(np.int64), c[keep].astype(np.int64)
+
+

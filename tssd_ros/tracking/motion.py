@@ -1,0 +1,152 @@
+"""The ``motion`` mode's association: Kalman predictions moved by the camera, two stages, re-identification.
+
+Why each part (issue 10, identities and counts that beat SORT and ByteTrack on a moving ROV):
+
+* Prediction: each tubelet's box comes from its constant-velocity Kalman filter (tssd_ros.tracking.kalman),
+  plus the camera shift since its last match (tssd_ros.tracking.cmc), so the filters model only the
+  objects' own slow motion and a tubelet hidden while the ROV speeds up still moves with the scene.
+  Without frames the shift is estimated from the boxes themselves: the camera is assumed to keep its
+  speed for the first stage, then the median residual of the first stage's matches corrects it.
+* Similarity (eq. 7 with the box term against the prediction): ``S = IoU + APP_WEIGHT * cos``, where cos is
+  eq. 6's mean cosine with the tubelet's stored attention vectors; pairs with ``IoU <= T`` or
+  ``cos < app_gate`` never match. Appearance is a gate (two overlapping individuals stay apart) and a
+  tie-breaker (between similar overlaps the one that looks alike wins); the box decides otherwise, because
+  a detector's attention vectors of one individual vary far more than its boxes.
+* Two stages (ByteTrack): detections scoring above G first; then those between ``low_score`` and G, by
+  box alone (a faint detection's appearance is unreliable), against the tubelets still unmatched. They
+  keep an individual's track through a blurred or half-hidden frame but never start one.
+* Re-identification: a tubelet unmatched for longer than the lifetime is ``lost``, not deleted, for
+  ``reid_max_age_s``; a new high-score detection of its class that is where its filter says it can be
+  (Mahalanobis gate) and looks like it (cos >= reid_cos; without vectors: IoU with the prediction > T)
+  takes the old identity back, so DiveCounter does not count the individual twice.
+
+Scores are compared after normalisation (OTATracker): G and low_score are fractions of the score scale.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tssd_ros.boxes import box_iou
+from tssd_ros.tracking.association import assign_greedy, assign_hungarian
+from tssd_ros.tracking.cmc import CameraMotion, median_shift
+from tssd_ros.tracking.kalman import CHI2_4DOF_99, BoxKalman, cxcywh_to_xyxy, xyxy_to_cxcywh
+from tssd_ros.tracking.store import TubeletStore
+
+if TYPE_CHECKING:
+    from tssd_ros.tracking.ota import OTAConfig
+
+#: weight of the appearance cosine next to the IoU in S (a tie-breaker: < the IoU's range).
+APP_WEIGHT = 0.5
+#: IoU gate of the second (low-score, box-only) stage: stricter than T, as ByteTrack's 0.5.
+LOW_IOU_GATE = 0.5
+
+
+class MotionAssociation:
+    """Per-video state of the motion mode (camera offset and speed) and its staged association."""
+
+    def __init__(self, kf: BoxKalman | None = None) -> None:
+        self.kf = kf or BoxKalman()
+        self.cmc = CameraMotion()
+        self.reset()
+
+    def reset(self) -> None:
+        self.cmc.reset()
+        self.cam = np.zeros(2)  # accumulated image shift since reset (px)
+        self.cam_vel = np.zeros(2)  # px/s, the frame-less prior
+        self._t: float | None = None
+
+    def associate(self, cfg: OTAConfig, st: TubeletStore, boxes: np.ndarray, labels: np.ndarray,
+                  units: np.ndarray | None, norm_scores: np.ndarray, now: float, frame: np.ndarray | None,
+                  T: float) -> tuple[np.ndarray, np.ndarray]:
+        """(slot per detection or -1, whether it took a lost tubelet back) for one frame; updates the camera."""
+        n = len(boxes)
+        det_slot = np.full(n, -1, np.int64)
+        reid = np.zeros(n, bool)
+        dt = 0.0 if self._t is None else now - self._t
+        self._t = now
+        measured = self.cmc.estimate(frame) if cfg.cmc and frame is not None else None
+        if measured is not None:
+            shift = measured
+        else:
+            shift = self.cam_vel * dt if cfg.cmc else np.zeros(2)
+        cam = self.cam + shift
+        high = norm_scores > cfg.G
+        low = (norm_scores > cfg.low_score) & ~high
+        act = np.nonzero(st.alive)[0]
+        x, P = st.kf_predict(self.kf, act, now, cam)
+        pred = cxcywh_to_xyxy(x)
+        assign = assign_greedy if cfg.assignment == "greedy" else assign_hungarian
+        classes = np.unique(labels) if n else labels
+        app = units is not None and st.vsum is not None and cfg.motion_appearance
+
+        # stage 1: high-score detections, box + appearance
+        t_used = np.zeros(len(act), bool)
+        for c in classes:
+            d = np.nonzero(high & (labels == c))[0]
+            t = np.nonzero(st.labels[act] == c)[0]
+            if len(d) == 0 or len(t) == 0:
+                continue
+            S = box_iou(boxes[d], pred[t])
+            valid = S > T
+            if app:
+                mean, cnt = st.mean_units(act[t])
+                cos = np.einsum("dk,tk->dt", units[d], mean).astype(np.float64)  # einsum: see _similarity
+                cos[:, cnt == 0] = 1.0  # a tubelet born without vectors has no appearance evidence
+                valid &= cos >= cfg.app_gate
+                S = S + APP_WEIGHT * cos
+            r, k = assign(np.where(valid, S, 0.0), 0.0)
+            det_slot[d[r]] = act[t[k]]
+            t_used[t[k]] = True
+
+        if cfg.cmc and measured is None and n:
+            m = np.nonzero(det_slot >= 0)[0]
+            if len(m):
+                pos = np.searchsorted(act, det_slot[m])
+                res = median_shift(xyxy_to_cxcywh(boxes[m])[:, :2] - x[pos, :2])
+                if res is not None:
+                    cam = cam + res
+                    pred[:, :4] += np.tile(res, 2)
+        if dt > 0:
+            self.cam_vel = (cam - self.cam) / dt
+        self.cam = cam
+
+        # stage 2: low-score detections against the tubelets still unmatched, box only
+        if low.any():
+            for c in classes:
+                d = np.nonzero(low & (labels == c))[0]
+                t = np.nonzero(~t_used & (st.labels[act] == c))[0]
+                if len(d) == 0 or len(t) == 0:
+                    continue
+                r, k = assign(box_iou(boxes[d], pred[t]), max(T, LOW_IOU_GATE))
+                det_slot[d[r]] = act[t[k]]
+
+        # stage 3: re-identification of lost tubelets by unmatched high-score detections
+        if cfg.reid_max_age_s > 0 and st.lost.any():
+            self._reidentify(cfg, st, boxes, labels, units, high & (det_slot < 0), now, T, det_slot, reid)
+        return det_slot, reid
+
+    def _reidentify(self, cfg: OTAConfig, st: TubeletStore, boxes: np.ndarray, labels: np.ndarray,
+                    units: np.ndarray | None, cand: np.ndarray, now: float, T: float, det_slot: np.ndarray,
+                    reid: np.ndarray) -> None:
+        lost = np.nonzero(st.lost)[0]
+        for c in np.unique(labels[cand]):
+            d = np.nonzero(cand & (labels == c))[0]
+            t = lost[st.labels[lost] == c]
+            if len(t) == 0:
+                continue
+            x, P = st.kf_predict(self.kf, t, now, self.cam)
+            valid = self.kf.distance(x, P, boxes[d]) < CHI2_4DOF_99
+            if units is not None and st.vsum is not None:
+                mean, cnt = st.mean_units(t)
+                S = np.einsum("dk,tk->dt", units[d], mean).astype(np.float64)
+                S[:, cnt == 0] = -1.0  # no stored vectors: no evidence to re-identify on
+                valid &= S >= cfg.reid_cos
+            else:
+                S = box_iou(boxes[d], cxcywh_to_xyxy(x))
+                valid &= S > T
+            r, k = assign_greedy(np.where(valid, 2.0 + S, 0.0), 0.0)
+            det_slot[d[r]] = t[k]
+            reid[d[r]] = True

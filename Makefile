@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
-# DDS stays on loopback; each run gets its own domain so parallel runs on one machine never meet.
-ROS_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( RANDOM % 100 + 1 ))}
+# DDS stays on loopback; each run gets its own domain so parallel runs on one machine never meet; Fast DDS
+# uses the shipped profile for camera-sized messages (config/fastdds.xml) unless one is set.
+ROS_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( RANDOM % 100 + 1 ))} \
+	FASTRTPS_DEFAULT_PROFILES_FILE=$${FASTRTPS_DEFAULT_PROFILES_FILE:-$(CURDIR)/config/fastdds.xml}
 
 .PHONY: env test lint bench demo clean-env
 

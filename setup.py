@@ -21,7 +21,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         share("launch", ("*.launch.py",)),
-        share("config", ("*.yaml",)),
+        share("config", ("*.yaml", "*.xml")),
         share("rviz", ("*.rviz",)),
         share("weights", ("*.pt", "*.pth", "*.md")),
     ],

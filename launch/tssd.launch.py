@@ -5,13 +5,15 @@
 
 Arguments: image (the camera topic; with compressed:=true the node subscribes to <image>/compressed),
 compressed, namespace, params_file (tssd_node parameters), grasp_params_file, weights ('' = the value in
-params_file), device, use_sim_time, grasp (start grasp_selector_node).
+params_file), device, use_sim_time, grasp (start grasp_selector_node), dds_profile (the Fast DDS profile for
+the nodes started here: default $FASTRTPS_DEFAULT_PROFILES_FILE if set, else the shipped config/fastdds.xml,
+whose large shared-memory segment lets raw camera frames through; the camera driver needs it too, see README).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
@@ -39,7 +41,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("device", default_value="cpu", description="torch device (cpu, cuda)"),
         DeclareLaunchArgument("use_sim_time", default_value="false", description="use /clock (bag replay)"),
         DeclareLaunchArgument("grasp", default_value="true", description="start grasp_selector_node"),
+        DeclareLaunchArgument("dds_profile", default_value=EnvironmentVariable(
+            "FASTRTPS_DEFAULT_PROFILES_FILE", default_value=PathJoinSubstitution([share, "config", "fastdds.xml"])),
+            description="Fast DDS XML profile for these nodes (large camera frames)"),
     ]
+    dds = SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", LaunchConfiguration("dds_profile"))
 
     def tssd_node(context, *_args, **_kwargs):
         overrides = {"device": LaunchConfiguration("device"), "compressed": compressed,
@@ -68,4 +74,4 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[LaunchConfiguration("grasp_params_file"), {"use_sim_time": use_sim_time}],
         condition=IfCondition(LaunchConfiguration("grasp")),
     )
-    return LaunchDescription([*args, OpaqueFunction(function=tssd_node), grasp])
+    return LaunchDescription([*args, dds, OpaqueFunction(function=tssd_node), grasp])

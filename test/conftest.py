@@ -11,6 +11,11 @@ from pathlib import Path
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 os.environ.pop("ROS_LOCALHOST_ONLY", None)
+# Fast DDS: the shipped profile for camera-sized messages (`make test` sets it too; TSSD_NO_DDS_PROFILE=1 runs
+# the tests on Fast DDS defaults, to see the transport test fail).
+if not os.environ.get("TSSD_NO_DDS_PROFILE"):
+    os.environ.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", str(Path(__file__).resolve().parents[1] / "config"
+                                                                / "fastdds.xml"))
 
 sys.path.insert(0, str(Path(__file__).parent))  # for `import rosutil`
 

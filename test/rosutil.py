@@ -91,7 +91,7 @@ class Harness:
     which frame without relying on timing.
     """
 
-    def __init__(self, ns: str, compressed: bool = False) -> None:
+    def __init__(self, ns: str, compressed: bool = False, best_effort: bool = False) -> None:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -112,12 +112,12 @@ class Harness:
         self.node.create_subscription(DiagnosticArray, f"{ns}/counts", self.counts.append, rel)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, rel)
         self.compressed = compressed
+        frames_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT if best_effort
+                                else ReliabilityPolicy.RELIABLE)
         if compressed:
-            self.pub = self.node.create_publisher(CompressedImage, f"{ns}/image/compressed", QoSProfile(
-                depth=1, reliability=ReliabilityPolicy.RELIABLE))
+            self.pub = self.node.create_publisher(CompressedImage, f"{ns}/image/compressed", frames_qos)
         else:
-            self.pub = self.node.create_publisher(Image, f"{ns}/image", QoSProfile(
-                depth=1, reliability=ReliabilityPolicy.RELIABLE))
+            self.pub = self.node.create_publisher(Image, f"{ns}/image", frames_qos)
         self._latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                                    durability=DurabilityPolicy.TRANSIENT_LOCAL)
 

@@ -12,7 +12,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH = REPO / "launch" / "tssd.launch.py"
 ARGS = {"image", "compressed", "namespace", "params_file", "grasp_params_file", "weights", "device",
-        "use_sim_time", "grasp"}
+        "use_sim_time", "grasp", "dds_profile"}
 
 
 def test_launch_file_declares_the_documented_arguments_and_executables():

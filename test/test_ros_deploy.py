@@ -90,3 +90,24 @@ def test_a_hanging_cleanup_is_bounded():
     assert time.monotonic() - t0 < 5.0
     out, err = proc.communicate()
     assert "cleanup" in out and "exiting without it" in err
+
+
+def test_raw_vga_and_1080p_frames_all_arrive_with_the_default_best_effort_input(tmp_path, tiny_weights):
+    """A camera publishing best effort (as drivers do) to the node's default input QoS: every raw frame arrives.
+    Fast DDS defaults lose most frames over 512 KB (UDP fragments); config/fastdds.xml fixes it."""
+    import numpy as np
+    from rosutil import image_msg
+
+    rng = np.random.default_rng(0)
+    sizes = [(480, 640)] * 8 + [(1080, 1920)] * 4
+    with node_process("tssd_node", namespace="/cam", params={"weights": str(tiny_weights)},
+                      log_path=tmp_path / "node.log") as proc:
+        h = Harness("/cam", best_effort=True)
+        try:
+            assert h.wait_for_node(), (tmp_path / "node.log").read_text()
+            answered = [h.send(image_msg(rng.integers(0, 255, (hh, ww, 3), dtype=np.uint8), 10.0 + 0.1 * i),
+                               timeout=10.0) is not None for i, (hh, ww) in enumerate(sizes)]
+        finally:
+            h.close()
+        assert proc.poll() is None
+    assert answered == [True] * len(sizes), answered

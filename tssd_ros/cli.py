@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # (module under tssd_ros.commands) in the order shown by --help
-SUBCOMMANDS = ("detect", "track", "eval_mot", "synth", "evaluate", "replay", "train", "demo")
+SUBCOMMANDS = ("detect", "track", "eval_mot", "synth", "evaluate", "replay", "play", "train", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from tssd_ros.errors import TssdError
+from tssd_ros.ros.dds import use_shipped_profile
 
 SHUTDOWN_TIMEOUT_S = 5.0
 
@@ -38,7 +39,9 @@ def run_node(make: Callable[[], Node], name: str, cleanup: Callable[[Node], None
              shutdown_timeout_s: float = SHUTDOWN_TIMEOUT_S) -> int:
     """Build the node with ``make``, spin it, and return the exit code: 0 after an interrupt, 2 when ``make``
     raised one of ``startup_errors`` (one fatal line, no traceback). ``cleanup(node)`` runs before the node is
-    destroyed; cleanup and rclpy shutdown together are bounded by ``shutdown_timeout_s``."""
+    destroyed; cleanup and rclpy shutdown together are bounded by ``shutdown_timeout_s``. Fast DDS gets the
+    shipped large-message profile unless one is set (tssd_ros.ros.dds)."""
+    use_shipped_profile()
     rclpy.init(args=args)
     node: Node | None = None
     rc = 0

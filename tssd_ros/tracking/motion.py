@@ -57,6 +57,7 @@ class MotionAssociation:
         self.cam = np.zeros(2)  # accumulated image shift since reset (px)
         self.cam_vel = np.zeros(2)  # px/s, the frame-less prior
         self._t: float | None = None
+        self._pred: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # this frame's (slots, x, P)
 
     def associate(self, cfg: OTAConfig, st: TubeletStore, boxes: np.ndarray, labels: np.ndarray,
                   units: np.ndarray | None, norm_scores: np.ndarray, now: float, frame: np.ndarray | None,
@@ -77,9 +78,10 @@ class MotionAssociation:
         low = (norm_scores > cfg.low_score) & ~high
         act = np.nonzero(st.alive)[0]
         x, P = st.kf_predict(self.kf, act, now, cam)
+        self._pred = (act, x, P)
         pred = cxcywh_to_xyxy(x)
         assign = assign_greedy if cfg.assignment == "greedy" else assign_hungarian
-        classes = np.unique(labels) if n else labels
+        classes = _classes(labels)
         app = units is not None and st.vsum is not None and cfg.motion_appearance
 
         # stage 1: high-score detections, box + appearance
@@ -108,7 +110,8 @@ class MotionAssociation:
                 res = median_shift(xyxy_to_cxcywh(boxes[m])[:, :2] - x[pos, :2])
                 if res is not None:
                     cam = cam + res
-                    pred[:, :4] += np.tile(res, 2)
+                    pred += np.tile(res, 2)
+                    x[:, :2] += res
         if dt > 0:
             self.cam_vel = (cam - self.cam) / dt
         self.cam = cam
@@ -128,11 +131,26 @@ class MotionAssociation:
             self._reidentify(cfg, st, boxes, labels, units, high & (det_slot < 0), now, T, det_slot, reid)
         return det_slot, reid
 
+    def correct(self, st: TubeletStore, slots: np.ndarray, boxes: np.ndarray, now: float) -> None:
+        """Kalman update of the matched tubelets, reusing this frame's predictions (re-identified ones are
+        predicted here: they were not active)."""
+        act, x, P = self._pred if self._pred is not None else (np.zeros(0, np.int64), None, None)
+        pos = np.searchsorted(act, slots)
+        hit = pos < len(act)
+        hit[hit] = act[pos[hit]] == slots[hit]
+        if hit.all() and x is not None and P is not None:
+            xs, Ps = x[pos], P[pos]
+        else:
+            xs, Ps = st.kf_predict(self.kf, slots, now, self.cam)
+        st.kx[slots], st.kp[slots] = self.kf.update(xs, Ps, boxes)
+        st.kt[slots] = now
+        st.kcam[slots] = self.cam
+
     def _reidentify(self, cfg: OTAConfig, st: TubeletStore, boxes: np.ndarray, labels: np.ndarray,
                     units: np.ndarray | None, cand: np.ndarray, now: float, T: float, det_slot: np.ndarray,
                     reid: np.ndarray) -> None:
         lost = np.nonzero(st.lost)[0]
-        for c in np.unique(labels[cand]):
+        for c in _classes(labels[cand]):
             d = np.nonzero(cand & (labels == c))[0]
             t = lost[st.labels[lost] == c]
             if len(t) == 0:
@@ -150,3 +168,10 @@ class MotionAssociation:
             r, k = assign_greedy(np.where(valid, 2.0 + S, 0.0), 0.0)
             det_slot[d[r]] = t[k]
             reid[d[r]] = True
+
+
+def _classes(labels: np.ndarray) -> np.ndarray:
+    """The labels present (np.unique, skipped in the common one-class frame)."""
+    if len(labels) == 0 or (labels == labels[0]).all():
+        return labels[:1]
+    return np.unique(labels)

@@ -258,7 +258,7 @@ class OTATracker:
         if len(matched):
             s = det_slot[matched]
             if motion:
-                st.kf_correct(self._motion.kf, s, boxes[matched], now, self._motion.cam)
+                self._motion.correct(st, s, boxes[matched], now)
             self._record(s, boxes[matched], units, matched, detections.scores, now, frame_no)
 
         born = np.nonzero((det_slot < 0) & (norm > cfg.G))[0]

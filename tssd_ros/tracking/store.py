@@ -141,9 +141,3 @@ class TubeletStore:
         self.kx[slots], self.kp[slots] = kf.init(boxes)
         self.kt[slots] = now
         self.kcam[slots] = cam
-
-    def kf_correct(self, kf: BoxKalman, slots: np.ndarray, boxes: np.ndarray, now: float, cam: np.ndarray) -> None:
-        x, P = self.kf_predict(kf, slots, now, cam)
-        self.kx[slots], self.kp[slots] = kf.update(x, P, boxes)
-        self.kt[slots] = now
-        self.kcam[slots] = cam

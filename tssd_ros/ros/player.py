@@ -1,0 +1,258 @@
+"""Publishing a bag's messages with rclpy at their recorded timing (``tssd play``), no ``ros2 bag`` needed.
+
+Why: offboard laptops get the ROV's bags and this package's pip wheels, not a ROS install with rosbag2; this
+feeds tssd_node and grasp_selector_node from a bag as the camera did.
+
+Timing: each message goes out at its receive (log) time, scaled by the rate, on a schedule fixed from one
+monotonic origin per loop, so a late message does not delay the ones after it (no drift). With ``clock``, /clock
+carries the bag time at ``CLOCK_HZ`` and, exactly, just before every message, so nodes with ``use_sim_time``
+know the message's time when it arrives. Each loop starts again at the bag's first message: bag time (and the
+header stamps) go back, which the nodes take as a new stream.
+
+QoS: reliable, keep last 10, volatile, on every topic and on /clock. Why reliable: a reliable writer matches
+reliable and best-effort readers alike (tssd_node's camera input is best effort by default, its detections
+reliable); a best-effort writer would not match a reliable reader. ``best_effort`` is there for links where
+retransmissions hurt more than losses. The recorded QoS is not replayed (latched topics are published volatile).
+
+rosbag2 messages go out as the CDR bytes they were recorded as; ROS 1 messages are converted by rosbags'
+converter (the one ``rosbags-convert`` uses) to the ROS 2 Jazzy definitions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import rclpy
+from rclpy.duration import Duration
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from tssd_ros.bag.reader import _open
+from tssd_ros.errors import InputError
+from tssd_ros.ros.dds import use_shipped_profile
+
+CLOCK_TOPIC = "/clock"
+CLOCK_HZ = 100.0
+QOS = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
+ACK_TIMEOUT_S = 2.0  # at the end: how long reliable readers get to acknowledge the last messages
+
+
+def message_class(msgtype: str) -> type | None:
+    """The rclpy message class of ``pkg/msg/Name``, or None when its Python package is not importable."""
+    pkg, _, name = msgtype.rpartition("/")
+    try:
+        return getattr(importlib.import_module(pkg.replace("/", ".")), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _ros1_to_cdr(reader, msgtypes: Iterable[str]) -> dict[str, tuple[str, Callable[[bytes], bytes]]]:
+    """ROS 1 msgtype -> (ROS 2 msgtype, raw ROS 1 bytes -> CDR bytes), with rosbags' converter: a plain
+    re-encoding when the wire formats agree, else a field-by-field migration (Header loses ``seq``)."""
+    from rosbags.convert.converter import (
+        STATIC_MSGTYPE_RENAMES,
+        is_same_wireformat,
+        migrate_bytes,
+    )
+    from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+
+    dst = get_typestore(Stores.ROS2_JAZZY)
+    cache: dict[str, object] = {}
+    out: dict[str, tuple[str, Callable[[bytes], bytes]]] = {}
+    for src_type in msgtypes:
+        dst_type = STATIC_MSGTYPE_RENAMES.get(src_type, src_type)
+        if dst_type not in dst.fielddefs:  # a custom type: its definition as recorded (as rosbags-convert does)
+            typs = get_types_from_msg(reader.typestore.generate_msgdef(src_type, ros_version=2)[0], dst_type)
+            typs.pop("std_msgs/msg/Header", None)
+            dst.register(typs)
+        if is_same_wireformat(reader.typestore, dst, src_type, dst_type):
+            conv = partial(dst.ros1_to_cdr, typename=dst_type)
+        else:
+            conv = partial(migrate_bytes, reader.typestore, dst, src_type, dst_type, cache, src_is2=False,
+                           dst_is2=True)
+        out[src_type] = (dst_type, lambda raw, conv=conv: bytes(conv(raw)))
+    return out
+
+
+@dataclass
+class Bag:
+    """An open bag reduced to the topics to play: topic -> ROS 2 message type, and the messages as CDR."""
+
+    path: Path
+    reader: object
+    types: dict[str, str]
+    count: int
+    _conns: list = field(default_factory=list)
+    _convert: dict[str, tuple[str, Callable[[bytes], bytes]]] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, path: str | Path, topics: list[str] | None = None,
+             warn: Callable[[str], None] = print) -> Bag:
+        """Open ``path`` and keep ``topics`` (default: all). Topics whose message package is not importable are
+        skipped with a warning; an unknown topic, or nothing left to play, is an InputError."""
+        reader = _open(path)
+        try:
+            reader.open()
+        except Exception as e:  # noqa: BLE001 - rosbags raises several types for unreadable bags
+            raise InputError(f"cannot read bag {str(path)!r}: {e}") from None
+        try:
+            return cls._select(Path(path), reader, topics, warn)
+        except BaseException:
+            reader.close()
+            raise
+
+    @classmethod
+    def _select(cls, path: Path, reader, topics: list[str] | None, warn: Callable[[str], None]) -> Bag:
+        in_bag = sorted({c.topic for c in reader.connections})
+        unknown = [t for t in topics or () if t not in in_bag]
+        if unknown:
+            raise InputError(f"topic(s) {', '.join(unknown)} not in the bag (its topics: {', '.join(in_bag)})")
+        wanted = set(topics or in_bag)
+        conns = [c for c in reader.connections if c.topic in wanted]
+        convert = {} if reader.is2 else _ros1_to_cdr(reader, sorted({c.msgtype for c in conns}))
+        types: dict[str, str] = {}
+        keep = []
+        for c in conns:
+            msgtype = convert[c.msgtype][0] if convert else c.msgtype
+            if types.get(c.topic, msgtype) != msgtype:
+                warn(f"topic {c.topic} also has type {msgtype} in the bag: only its {types[c.topic]} messages play")
+                continue
+            if c.topic not in types and message_class(msgtype) is None:
+                warn(f"topic {c.topic} skipped: message type {msgtype} is not importable (source its workspace)")
+                wanted.discard(c.topic)
+                continue
+            if c.topic in wanted:
+                types[c.topic] = msgtype
+                keep.append(c)
+        if not keep:
+            raise InputError(f"nothing to play in {str(path)!r}")
+        return cls(path, reader, types, sum(c.msgcount for c in keep), keep, convert)
+
+    def messages(self) -> Iterator[tuple[str, int, bytes]]:
+        """(topic, receive time in ns, CDR bytes) in receive order, from the start of the bag."""
+        for conn, log_ns, raw in self.reader.messages(connections=self._conns):
+            data = self._convert[conn.msgtype][1](raw) if self._convert else bytes(raw)
+            yield conn.topic, log_ns, data
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def _time_msg(ns: int):
+    from builtin_interfaces.msg import Time
+
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+class BagPlayer:
+    """Publishers for a bag's topics (and /clock) on ``node``, and the paced loop over its messages."""
+
+    def __init__(self, node: Node, types: dict[str, str], qos: str = "reliable", clock: bool = False,
+                 clock_hz: float = CLOCK_HZ) -> None:
+        from rosgraph_msgs.msg import Clock
+
+        profile = QoSProfile(depth=10, reliability=QOS[qos])
+        self.node = node
+        self.pubs = {t: node.create_publisher(message_class(m), t, profile) for t, m in types.items()}
+        self.clock_pub = node.create_publisher(Clock, CLOCK_TOPIC, profile) if clock else None
+        self._clock_msg = Clock
+        self.clock_period = 1.0 / clock_hz
+        self._last_tick = float("-inf")
+        self.counts: Counter[str] = Counter()
+
+    def wait_for_subscribers(self, timeout: float) -> bool:
+        """Until every publisher has a subscriber (so the first messages are not lost), at most ``timeout`` s."""
+        pubs = [*self.pubs.values(), *([self.clock_pub] if self.clock_pub else [])]
+        end = time.monotonic() + timeout
+        while not all(p.get_subscription_count() > 0 for p in pubs):
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def _clock(self, ns: int) -> None:
+        self.clock_pub.publish(self._clock_msg(clock=_time_msg(ns)))
+        self.counts[CLOCK_TOPIC] += 1
+
+    def play_once(self, messages: Iterable[tuple[str, int, bytes]], rate: float = 1.0,
+                  on_message: Callable[[], None] | None = None) -> None:
+        """Publish ``messages`` at their receive times / ``rate`` (the first one now), ticking /clock between."""
+        t0_wall = t0_bag = None
+        last_clock = None
+        for topic, log_ns, data in messages:
+            if t0_wall is None:
+                t0_wall, t0_bag = time.monotonic(), log_ns
+                last_clock = log_ns
+            due = t0_wall + (log_ns - t0_bag) * 1e-9 / rate
+            while (now := time.monotonic()) < due:
+                if self.clock_pub is not None and now - self._last_tick >= self.clock_period:
+                    # bag time now, kept monotonic and short of this message's time
+                    last_clock = min(max(last_clock, t0_bag + int((now - t0_wall) * rate * 1e9)), log_ns)
+                    self._clock(last_clock)
+                    self._last_tick = now
+                wake = due if self.clock_pub is None else min(due, self._last_tick + self.clock_period)
+                time.sleep(max(0.0, wake - time.monotonic()))
+            if self.clock_pub is not None:
+                last_clock = log_ns
+                self._clock(log_ns)
+                self._last_tick = time.monotonic()
+            self.pubs[topic].publish(data)
+            self.counts[topic] += 1
+            if on_message is not None:
+                on_message()
+
+    def wait_for_acks(self, timeout: float = ACK_TIMEOUT_S) -> None:
+        """Give reliable readers time to get the last messages before the publishers go."""
+        end = time.monotonic() + timeout
+        for p in [*self.pubs.values(), *([self.clock_pub] if self.clock_pub else [])]:
+            p.wait_for_all_acked(Duration(nanoseconds=int(max(0.0, end - time.monotonic()) * 1e9)))
+
+
+def play(bag: str | Path, topics: list[str] | None = None, rate: float = 1.0, loops: int = 1,
+         clock: bool = False, qos: str = "reliable", start_delay: float = 3.0, progress: bool = True,
+         warn: Callable[[str], None] = print) -> tuple[Counter[str], int, bool]:
+    """Play ``bag`` ``loops`` times (0: until Ctrl-C) on its own rclpy context.
+
+    Returns (messages published per topic, loops completed, interrupted). Ctrl-C stops cleanly (not an error).
+    """
+    from tqdm import tqdm
+
+    if not rate > 0:
+        raise InputError(f"--rate must be > 0, got {rate}")
+    if loops < 0:
+        raise InputError(f"--loop must be >= 0 (0: forever), got {loops}")
+    if qos not in QOS:
+        raise InputError(f"unknown QoS {qos!r}: use {' or '.join(QOS)}")
+    src = Bag.open(bag, topics, warn)
+    use_shipped_profile()
+    ctx = rclpy.Context()
+    node = player = None
+    done, interrupted = 0, False
+    bar = tqdm(total=src.count * loops or None, unit="msg", desc="play", disable=not progress)
+    try:
+        rclpy.init(args=[], context=ctx)
+        node = rclpy.create_node("tssd_play", context=ctx)
+        player = BagPlayer(node, src.types, qos, clock)
+        if not player.wait_for_subscribers(start_delay):
+            bar.write(f"no subscriber on some topics after {start_delay:g} s: playing anyway")
+        while loops == 0 or done < loops:
+            player.play_once(src.messages(), rate, partial(bar.update, 1))
+            done += 1
+        player.wait_for_acks()
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+        try:
+            if node is not None:
+                node.destroy_node()
+            rclpy.try_shutdown(context=ctx)
+        finally:
+            src.close()
+    return (player.counts if player else Counter()), done, interrupted

@@ -10,9 +10,12 @@ import numpy as np
 
 
 def unit_rows(v: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero: their cosine with anything is 0)."""
-    v = np.asarray(v, np.float64)
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    """Rows scaled to unit length (zero rows stay zero: their cosine with anything is 0); float32 input stays
+    float32 (attention vectors), anything else becomes float64."""
+    v = np.asarray(v)
+    if v.dtype != np.float32:
+        v = v.astype(np.float64)
+    n = np.sqrt(np.einsum("...k,...k->...", v, v))[..., None]
     return np.divide(v, n, out=np.zeros_like(v), where=n > 0)
 
 

@@ -59,28 +59,37 @@ class BoxKalman:
         return x, P
 
     def predict(self, x: np.ndarray, P: np.ndarray, dt: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-        """State and covariance ``dt`` seconds later (per row or scalar); inputs are not modified."""
-        dt = np.broadcast_to(np.asarray(dt, np.float64), (len(x),))[:, None]
+        """State and covariance ``dt`` seconds later (per row or scalar); inputs are not modified.
+
+        x' = x + v dt; P' = F P F^T + Q with Q = q [[dt^3/3, dt^2/2], [dt^2/2, dt]], q = (accel_std s)^2.
+        """
+        dt = np.reshape(np.asarray(dt, np.float64), (-1, 1))
         xn = x.copy()
         xn[:, :4] += x[:, 4:] * dt
-        q = (self.accel_std * _size(x))[:, None] ** 2
+        qdt = (self.accel_std**2 * dt) * _size(x)[:, None] ** 2
         pp, pv, vv = P[..., 0], P[..., 1], P[..., 2]
+        vvdt = vv * dt
         Pn = np.empty_like(P)
-        Pn[..., 0] = pp + 2 * dt * pv + dt**2 * vv + q * dt**3 / 3
-        Pn[..., 1] = pv + dt * vv + q * dt**2 / 2
-        Pn[..., 2] = vv + q * dt
+        Pn[..., 0] = pp + dt * (2 * pv + vvdt) + qdt * dt * dt / 3
+        Pn[..., 1] = pv + vvdt + qdt * dt / 2
+        Pn[..., 2] = vv + qdt
         return xn, Pn
 
     def update(self, x: np.ndarray, P: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior after measuring ``boxes`` (xyxy), for already predicted ``x, P``."""
         z = xyxy_to_cxcywh(boxes)
-        r = (self.meas_std * _size(x))[:, None] ** 2
+        r = (self.meas_std**2) * _size(x)[:, None] ** 2
         pp, pv, vv = P[..., 0], P[..., 1], P[..., 2]
-        k0 = pp / (pp + r)
-        k1 = pv / (pp + r)
+        inv = 1.0 / (pp + r)
+        k0, k1 = pp * inv, pv * inv
         y = z - x[:, :4]
-        xn = np.concatenate([x[:, :4] + k0 * y, x[:, 4:] + k1 * y], 1)
-        Pn = np.stack([(1 - k0) * pp, (1 - k0) * pv, vv - k1 * pv], -1)
+        xn = np.empty_like(x)
+        xn[:, :4] = x[:, :4] + k0 * y
+        xn[:, 4:] = x[:, 4:] + k1 * y
+        Pn = np.empty_like(P)
+        Pn[..., 0] = pp - k0 * pp
+        Pn[..., 1] = pv - k0 * pv
+        Pn[..., 2] = vv - k1 * pv
         return xn, Pn
 
     def distance(self, x: np.ndarray, P: np.ndarray, boxes: np.ndarray) -> np.ndarray:

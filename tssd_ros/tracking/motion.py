@@ -32,7 +32,7 @@ import numpy as np
 from tssd_ros.boxes import box_iou
 from tssd_ros.tracking.association import assign_greedy, assign_hungarian
 from tssd_ros.tracking.cmc import CameraMotion, median_shift
-from tssd_ros.tracking.kalman import CHI2_4DOF_99, BoxKalman, cxcywh_to_xyxy, xyxy_to_cxcywh
+from tssd_ros.tracking.kalman import CHI2_4DOF_99, BoxKalman, cxcywh_to_xyxy
 from tssd_ros.tracking.store import TubeletStore
 
 if TYPE_CHECKING:
@@ -86,32 +86,35 @@ class MotionAssociation:
 
         # stage 1: high-score detections, box + appearance
         t_used = np.zeros(len(act), bool)
+        moved = []  # stage-1 residuals (detected centre - predicted centre): the frame-less camera shift
+        one = len(classes) == 1 and (len(act) == 0 or (st.labels[act] == classes[0]).all())
         for c in classes:
-            d = np.nonzero(high & (labels == c))[0]
-            t = np.nonzero(st.labels[act] == c)[0]
-            if len(d) == 0 or len(t) == 0:
+            d = np.nonzero(high)[0] if one else np.nonzero(high & (labels == c))[0]
+            t = None if one else np.nonzero(st.labels[act] == c)[0]  # None: every active tubelet
+            if len(d) == 0 or len(act) == 0 or (t is not None and len(t) == 0):
                 continue
-            S = box_iou(boxes[d], pred[t])
+            slots = act if t is None else act[t]
+            S = box_iou(boxes[d], pred if t is None else pred[t])
             valid = S > T
             if app:
-                mean, cnt = st.mean_units(act[t])
-                cos = np.einsum("dk,tk->dt", units[d], mean).astype(np.float64)  # einsum: see _similarity
-                cos[:, cnt == 0] = 1.0  # a tubelet born without vectors has no appearance evidence
+                mean, cnt = st.mean_units(slots)
+                cos = np.einsum("dk,tk->dt", units[d], mean).astype(np.float64)  # einsum: see OTATracker
+                if not cnt.all():
+                    cos[:, cnt == 0] = 1.0  # a tubelet born without vectors has no appearance evidence
                 valid &= cos >= cfg.app_gate
-                S = S + APP_WEIGHT * cos
+                S += APP_WEIGHT * cos
             r, k = assign(np.where(valid, S, 0.0), 0.0)
-            det_slot[d[r]] = act[t[k]]
-            t_used[t[k]] = True
+            dr, tk = d[r], (k if t is None else t[k])
+            det_slot[dr] = act[tk]
+            t_used[tk] = True
+            moved.append((boxes[dr, :2] + boxes[dr, 2:]) / 2 - x[tk, :2])
 
-        if cfg.cmc and measured is None and n:
-            m = np.nonzero(det_slot >= 0)[0]
-            if len(m):
-                pos = np.searchsorted(act, det_slot[m])
-                res = median_shift(xyxy_to_cxcywh(boxes[m])[:, :2] - x[pos, :2])
-                if res is not None:
-                    cam = cam + res
-                    pred += np.tile(res, 2)
-                    x[:, :2] += res
+        if cfg.cmc and measured is None and moved:
+            res = median_shift(np.concatenate(moved) if len(moved) > 1 else moved[0])
+            if res is not None:
+                cam = cam + res
+                pred += np.tile(res, 2)
+                x[:, :2] += res
         if dt > 0:
             self.cam_vel = (cam - self.cam) / dt
         self.cam = cam

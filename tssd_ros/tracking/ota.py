@@ -233,7 +233,7 @@ class OTATracker:
                 appearance = False
             elif n and detections.attention is not None:
                 st.set_dim(detections.attention.shape[1])
-                units = unit_rows(detections.attention).astype(np.float32)
+                units = unit_rows(detections.attention)  # float32: Detections stores it so
         term, T = cfg.resolve(appearance)
         now = self._advance_clock(timestamp)  # after validation: a rejected frame changes nothing
         frame_no = self._frame
@@ -243,14 +243,16 @@ class OTATracker:
         # time rule before matching: a long gap kills a tubelet even after a single frame
         if cfg.max_age_s is not None:
             self._retire(now - st.last_time > cfg.max_age_s)
-        st.lost &= now - st.last_time <= cfg.reid_max_age_s
+        if st.lost.any():
+            st.lost &= now - st.last_time <= cfg.reid_max_age_s
 
         boxes = detections.boxes.astype(np.float64)
         labels = detections.labels
         if motion:
             det_slot, reid = self._motion.associate(cfg, st, boxes, labels, units, norm, now, frame, T)
-            st.alive[det_slot[reid]] = True
-            st.lost[det_slot[reid]] = False
+            if reid.any():
+                st.alive[det_slot[reid]] = True
+                st.lost[det_slot[reid]] = False
         else:
             det_slot = self._associate_paper(boxes, labels, units, term, T, appearance)
 
@@ -330,6 +332,8 @@ class OTATracker:
         """End active tubelets: to the lost pool in the motion mode with re-identification, else deleted."""
         st, cfg = self._store, self.config
         mask = mask & st.alive
+        if not mask.any():
+            return
         if cfg.mode == "motion" and cfg.reid_max_age_s > 0:
             st.lost |= mask
         st.alive &= ~mask
@@ -345,24 +349,25 @@ class OTATracker:
         st.score[slots] = scores[rows]
 
     def _tracks(self, detections: Detections, det_slot: np.ndarray, has: np.ndarray, frame_no: int) -> list[Track]:
+        """One Track per detection (columns gathered once: this loop is a good part of a frame's cost)."""
         st, cfg = self._store, self.config
         n = len(detections)
         vel = np.zeros((n, 2))
         if len(has):
             v = st.velocity(det_slot[has], cfg.motion_window)
             vel[has] = (v[:, :2] + v[:, 2:]) / 2
-        names = [detections.class_name(i) for i in range(n)]
-        out = []
-        for i, (s, box, score, lab, v) in enumerate(zip(det_slot.tolist(), detections.boxes.copy(),
-                                                        detections.scores.tolist(), detections.labels.tolist(),
-                                                        vel.tolist(), strict=True)):
-            if s < 0:
-                out.append(Track(-1, lab, names[i], box, score, 0, 0, 0, 0.0, False, (0.0, 0.0), i))
-                continue
-            hits = int(st.hits[s])
-            out.append(Track(int(st.ids[s]), lab, names[i], box, score, frame_no - int(st.birth_frame[s]), hits,
-                             0, 0.0, hits >= cfg.min_hits, (v[0], v[1]), i))
-        return out
+        table = detections.class_names
+        labels = detections.labels.tolist()
+        names = [table[k] if 0 <= k < len(table) else str(k) for k in labels]
+        s = np.maximum(det_slot, 0)
+        known = det_slot >= 0
+        ids = np.where(known, st.ids[s], -1).tolist()
+        hits = np.where(known, st.hits[s], 0).tolist()
+        age = np.where(known, frame_no - st.birth_frame[s], 0).tolist()
+        return [Track(ids[i], labels[i], names[i], box, score, age[i], hits[i], 0, 0.0, hits[i] >= cfg.min_hits,
+                      (v[0], v[1]), i)
+                for i, (box, score, v) in enumerate(zip(detections.boxes.copy(), detections.scores.tolist(),
+                                                        vel.tolist(), strict=True))]
 
     def _associate_paper(self, boxes: np.ndarray, labels: np.ndarray, units: np.ndarray | None, term: IoUTerm,
                          T: float, appearance: bool) -> np.ndarray:

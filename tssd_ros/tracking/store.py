@@ -110,16 +110,15 @@ class TubeletStore:
         """Least-squares box velocity (n, 4) in px/s over the newest ``window`` rows (0 with < 2 rows)."""
         w = min(window, self.L)
         k = np.arange(w)
-        idx = (self.head[slots][:, None] - k[None, :]) % self.L
-        valid = k[None, :] < self.nrows[slots][:, None]
-        tt = self.times[slots[:, None], idx]
-        bb = self.boxes[slots[:, None], idx]
-        n = valid.sum(1, keepdims=True)
-        tm = np.where(valid, tt, 0).sum(1, keepdims=True) / np.maximum(n, 1)
-        dt = np.where(valid, tt - tm, 0.0)
-        bm = (bb * valid[..., None]).sum(1) / np.maximum(n, 1)
-        num = (dt[..., None] * (bb - bm[:, None, :])).sum(1)
-        den = (dt**2).sum(1)[:, None]
+        sl = slots[:, None]
+        idx = (self.head[sl] - k) % self.L
+        valid = k < self.nrows[sl]
+        tt = np.where(valid, self.times[sl, idx], 0.0)
+        n = np.maximum(valid.sum(1, keepdims=True), 1)
+        dt = np.where(valid, tt - tt.sum(1, keepdims=True) / n, 0.0)
+        # sum(dt * (box - mean box)) = sum(dt * box) because the valid dt sum to 0
+        num = np.einsum("nk,nkc->nc", dt, self.boxes[sl, idx])
+        den = np.einsum("nk,nk->n", dt, dt)[:, None]
         return np.divide(num, den, out=np.zeros_like(num), where=den > 1e-12)
 
     def mean_units(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -46,7 +46,7 @@ def test_kalman_constant_velocity_prediction_hand_computed():
     q, dt = (2.0 * 15) ** 2, 0.5  # 900
     # pp + 2 dt pv + dt^2 vv + q dt^3/3 | pv + dt vv + q dt^2/2 | vv + q dt
     expect = [4 + 2 * dt * 1 + dt**2 * 9 + q * dt**3 / 3, 1 + dt * 9 + q * dt**2 / 2, 9 + q * dt]
-    assert expect == [45.75, 118.0, 459.0]
+    assert expect == [44.75, 118.0, 459.0]
     np.testing.assert_allclose(Pn[0], np.tile(expect, (4, 1)))
     np.testing.assert_array_equal(x[0, :4], [100, 50, 20, 10])  # inputs untouched
     # a dropped frame is just a longer dt: two steps of 0.25 s move the state as one of 0.5 s

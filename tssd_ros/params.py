@@ -98,6 +98,17 @@ PARAMS: tuple[Param, ...] = (
     _int("ota_max_age_frames", _OTA.max_age_frames, "frames a tubelet lives without a match", 1, 10000),
     Param("ota_max_age_s", _OTA.max_age_s or 0.0, "seconds a tubelet lives without a match (0 = off)", 0.0, 3600.0),
     Param("ota_assignment", _OTA.assignment, "greedy (the paper) | hungarian", choices=ASSIGNMENTS),
+    Param("ota_low_score", _OTA.low_score, "motion mode: normalised score above which a detection can extend a "
+          "track (ByteTrack's second stage; only above ota_G does one start a track)", 0.0, 1.0),
+    Param("ota_score_scale", _OTA.score_scale, "scores are divided by this before ota_G / ota_low_score apply "
+          "(0 = the largest score seen since the last reset, at least 1)", 0.0, 1e6),
+    Param("ota_app_gate", _OTA.app_gate, "motion mode: attention cosine below which a detection never matches a "
+          "tubelet", -1.0, 1.0),
+    Param("ota_reid_max_age_s", _OTA.reid_max_age_s, "motion mode: seconds a lost tubelet can take its identity "
+          "back (0 = no re-identification)", 0.0, 3600.0),
+    Param("ota_reid_cos", _OTA.reid_cos, "motion mode: attention cosine needed to re-identify a lost tubelet",
+          -1.0, 1.0),
+    Param("ota_cmc", _OTA.cmc, "motion mode: compensate camera motion (measured on the image)"),
     _int("min_hits", _OTA.min_hits, "matches before an identity is confirmed, published and counted", 1, 1000),
     Param("max_gap_s", 1.0, "a larger gap between frame stamps resets the temporal state", 0.0, 3600.0),
     Param("counts_file", "", "JSON file the dive's counts are saved to and restored from ('' = off)",
@@ -112,7 +123,9 @@ BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
 # node parameter -> OTAConfig field
 OTA_PARAMS = {"ota_mode": "mode", "ota_T": "T", "ota_G": "G", "ota_tub_len": "tub_len",
               "ota_max_age_frames": "max_age_frames", "ota_max_age_s": "max_age_s",
-              "ota_assignment": "assignment", "min_hits": "min_hits"}
+              "ota_assignment": "assignment", "min_hits": "min_hits", "ota_low_score": "low_score",
+              "ota_score_scale": "score_scale", "ota_app_gate": "app_gate", "ota_reid_max_age_s": "reid_max_age_s",
+              "ota_reid_cos": "reid_cos", "ota_cmc": "cmc"}
 POSTPROCESS_PARAMS = ("conf_threshold", "nms_iou", "top_k", "class_filter")
 
 

@@ -191,7 +191,7 @@ class Pipeline:
         confirmed = np.zeros(n, bool)
         tracks: list[Track] = []
         if self.config.track:
-            tracks = self.tracker.update(dets, stamp)
+            tracks = self.tracker.update(dets, stamp, frame=bgr)
             for t in tracks:
                 if t.det_index >= 0:
                     track_ids[t.det_index] = t.track_id

@@ -98,7 +98,7 @@ class MotionAssociation:
             valid = S > T
             if app:
                 mean, cnt = st.mean_units(slots)
-                cos = np.einsum("dk,tk->dt", units[d], mean).astype(np.float64)  # einsum: see OTATracker
+                cos = np.einsum("dk,tk->dt", units[d], mean).astype(np.float64)  # einsum: see associate_paper
                 if not cnt.all():
                     cos[:, cnt == 0] = 1.0  # a tubelet born without vectors has no appearance evidence
                 valid &= cos >= cfg.app_gate

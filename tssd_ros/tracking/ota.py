@@ -44,7 +44,7 @@ import numpy as np
 
 from tssd_ros.boxes import box_iou
 from tssd_ros.errors import InputError, TssdError
-from tssd_ros.tracking.association import assign_greedy, assign_hungarian, unit_rows
+from tssd_ros.tracking.association import assign_greedy, assign_hungarian, associate_paper, unit_rows
 from tssd_ros.tracking.motion import MotionAssociation
 from tssd_ros.tracking.store import TubeletStore
 from tssd_ros.types import Detections
@@ -254,7 +254,7 @@ class OTATracker:
                 st.alive[det_slot[reid]] = True
                 st.lost[det_slot[reid]] = False
         else:
-            det_slot = self._associate_paper(boxes, labels, units, term, T, appearance)
+            det_slot = associate_paper(st, cfg.assignment, boxes, labels, units, term, T, appearance)
 
         matched = np.nonzero(det_slot >= 0)[0]
         if len(matched):
@@ -368,37 +368,3 @@ class OTATracker:
                       (v[0], v[1]), i)
                 for i, (box, score, v) in enumerate(zip(detections.boxes.copy(), detections.scores.tolist(),
                                                         vel.tolist(), strict=True))]
-
-    def _associate_paper(self, boxes: np.ndarray, labels: np.ndarray, units: np.ndarray | None, term: IoUTerm,
-                         T: float, appearance: bool) -> np.ndarray:
-        """The paper's single stage (attention and iou modes): per class, S against the newest boxes."""
-        st, cfg = self._store, self.config
-        det_slot = np.full(len(boxes), -1, np.int64)
-        if len(boxes) and st.alive.any():
-            for c in np.unique(labels):
-                d_idx = np.nonzero(labels == c)[0]
-                t_idx = np.nonzero(st.alive & (st.labels == c))[0]
-                if len(t_idx) == 0:
-                    continue
-                S = self._similarity(boxes[d_idx], None if units is None else units[d_idx], t_idx, term,
-                                     appearance)
-                assign = assign_greedy if cfg.assignment == "greedy" else assign_hungarian
-                r, k = assign(S, T)
-                det_slot[d_idx[r]] = t_idx[k]
-        return det_slot
-
-    def _similarity(self, boxes: np.ndarray, units: np.ndarray | None, slots: np.ndarray, term: IoUTerm,
-                    appearance: bool) -> np.ndarray:
-        """S (n_det, n_tubelet) for one class, vectorised over all pairs (eq. 7)."""
-        st = self._store
-        iou = box_iou(boxes, st.newest(slots))
-        S = np.exp(iou) if term == "exp" else iou
-        if appearance and units is not None and st.vsum is not None:
-            mean, cnt = st.mean_units(slots)
-            # einsum, not BLAS: multi-threaded OpenBLAS GEMM of this size spins for ~20 ms on a busy CPU
-            # (the ROS node shares it with the detector); einsum costs ~0.5 ms at 100 x 100 and is exact
-            # to float32 whatever the thread count
-            app = np.einsum("dk,tk->dt", units, mean).astype(np.float64)
-            app[:, cnt == 0] = 1.0  # a tubelet born without vectors has no appearance evidence
-            S = S * app
-        return S

@@ -183,7 +183,7 @@ def test_ros1_bag_is_converted_to_ros2_messages(listener, tmp_path):
 def test_topic_without_python_package_is_skipped_with_a_warning(tmp_path):
     require_ros()
     from rosbags.rosbag2 import Writer
-    from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
     from tssd_ros.ros.player import Bag
 
@@ -196,7 +196,7 @@ def test_topic_without_python_package_is_skipped_with_a_warning(tmp_path):
         img = w.add_connection(RAW_TOPIC, "std_msgs/msg/String", typestore=ts)
         w.write(img, 2, ts.serialize_cdr(ts.types["std_msgs/msg/String"](data="x"), "std_msgs/msg/String"))
     warnings: list[str] = []
-    b = Bag.open(path, warn=warnings.append)
+    b = Bag(path, warn=warnings.append)
     try:
         assert b.types == {RAW_TOPIC: "std_msgs/msg/String"} and b.count == 1
         assert len(warnings) == 1 and "/thing" in warnings[0] and "no_such_pkg/msg/Thing" in warnings[0]

@@ -24,14 +24,15 @@ import importlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import rclpy
+from builtin_interfaces.msg import Time
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
 
 from tssd_ros.bag.reader import _open
 from tssd_ros.errors import InputError
@@ -52,21 +53,24 @@ def message_class(msgtype: str) -> type | None:
         return None
 
 
-def _ros1_to_cdr(reader, msgtypes: Iterable[str]) -> dict[str, tuple[str, Callable[[bytes], bytes]]]:
-    """ROS 1 msgtype -> (ROS 2 msgtype, raw ROS 1 bytes -> CDR bytes), with rosbags' converter: a plain
-    re-encoding when the wire formats agree, else a field-by-field migration (Header loses ``seq``)."""
-    from rosbags.convert.converter import (
-        STATIC_MSGTYPE_RENAMES,
-        is_same_wireformat,
-        migrate_bytes,
-    )
-    from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+def _ros2_type(msgtype: str) -> str:
+    """The ROS 2 name of a ROS 1 bag's type (rosbags-convert's renames, e.g. tf/tfMessage)."""
+    from rosbags.convert.converter import STATIC_MSGTYPE_RENAMES
+
+    return STATIC_MSGTYPE_RENAMES.get(msgtype, msgtype)
+
+
+def _ros1_to_cdr(reader, msgtypes: Iterable[str]) -> dict[str, Callable[[bytes], bytes]]:
+    """ROS 1 msgtype -> (raw ROS 1 bytes -> ROS 2 CDR bytes), with rosbags' converter: a plain re-encoding when
+    the wire formats agree, else a field-by-field migration (e.g. Header loses ``seq``)."""
+    from rosbags.convert.converter import is_same_wireformat, migrate_bytes
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
     dst = get_typestore(Stores.ROS2_JAZZY)
     cache: dict[str, object] = {}
-    out: dict[str, tuple[str, Callable[[bytes], bytes]]] = {}
+    out: dict[str, Callable[[bytes], bytes]] = {}
     for src_type in msgtypes:
-        dst_type = STATIC_MSGTYPE_RENAMES.get(src_type, src_type)
+        dst_type = _ros2_type(src_type)
         if dst_type not in dst.fielddefs:  # a custom type: its definition as recorded (as rosbags-convert does)
             typs = get_types_from_msg(reader.typestore.generate_msgdef(src_type, ros_version=2)[0], dst_type)
             typs.pop("std_msgs/msg/Header", None)
@@ -76,78 +80,63 @@ def _ros1_to_cdr(reader, msgtypes: Iterable[str]) -> dict[str, tuple[str, Callab
         else:
             conv = partial(migrate_bytes, reader.typestore, dst, src_type, dst_type, cache, src_is2=False,
                            dst_is2=True)
-        out[src_type] = (dst_type, lambda raw, conv=conv: bytes(conv(raw)))
+        out[src_type] = lambda raw, conv=conv: bytes(conv(raw))
     return out
 
 
-@dataclass
 class Bag:
-    """An open bag reduced to the topics to play: topic -> ROS 2 message type, and the messages as CDR."""
+    """An open bag reduced to the topics to play: ``types`` (topic -> ROS 2 message type), ``count`` (messages
+    per loop) and ``messages()`` as ROS 2 CDR bytes."""
 
-    path: Path
-    reader: object
-    types: dict[str, str]
-    count: int
-    _conns: list = field(default_factory=list)
-    _convert: dict[str, tuple[str, Callable[[bytes], bytes]]] = field(default_factory=dict)
-
-    @classmethod
-    def open(cls, path: str | Path, topics: list[str] | None = None,
-             warn: Callable[[str], None] = print) -> Bag:
+    def __init__(self, path: str | Path, topics: list[str] | None = None,
+                 warn: Callable[[str], None] = print) -> None:
         """Open ``path`` and keep ``topics`` (default: all). Topics whose message package is not importable are
         skipped with a warning; an unknown topic, or nothing left to play, is an InputError."""
-        reader = _open(path)
+        self.reader = _open(path)
         try:
-            reader.open()
+            self.reader.open()
         except Exception as e:  # noqa: BLE001 - rosbags raises several types for unreadable bags
             raise InputError(f"cannot read bag {str(path)!r}: {e}") from None
         try:
-            return cls._select(Path(path), reader, topics, warn)
+            self._select(str(path), topics, warn)
         except BaseException:
-            reader.close()
+            self.reader.close()
             raise
 
-    @classmethod
-    def _select(cls, path: Path, reader, topics: list[str] | None, warn: Callable[[str], None]) -> Bag:
+    def _select(self, path: str, topics: list[str] | None, warn: Callable[[str], None]) -> None:
+        reader = self.reader
         in_bag = sorted({c.topic for c in reader.connections})
         unknown = [t for t in topics or () if t not in in_bag]
         if unknown:
             raise InputError(f"topic(s) {', '.join(unknown)} not in the bag (its topics: {', '.join(in_bag)})")
         wanted = set(topics or in_bag)
-        conns = [c for c in reader.connections if c.topic in wanted]
-        convert = {} if reader.is2 else _ros1_to_cdr(reader, sorted({c.msgtype for c in conns}))
-        types: dict[str, str] = {}
-        keep = []
-        for c in conns:
-            msgtype = convert[c.msgtype][0] if convert else c.msgtype
-            if types.get(c.topic, msgtype) != msgtype:
-                warn(f"topic {c.topic} also has type {msgtype} in the bag: only its {types[c.topic]} messages play")
+        rename = (lambda t: t) if reader.is2 else _ros2_type
+        self.types: dict[str, str] = {}
+        self._conns = []
+        for c in reader.connections:
+            msgtype = rename(c.msgtype)
+            if c.topic not in wanted:
                 continue
-            if c.topic not in types and message_class(msgtype) is None:
+            if c.topic not in self.types and message_class(msgtype) is None:
                 warn(f"topic {c.topic} skipped: message type {msgtype} is not importable (source its workspace)")
                 wanted.discard(c.topic)
-                continue
-            if c.topic in wanted:
-                types[c.topic] = msgtype
-                keep.append(c)
-        if not keep:
-            raise InputError(f"nothing to play in {str(path)!r}")
-        return cls(path, reader, types, sum(c.msgcount for c in keep), keep, convert)
+            elif self.types.setdefault(c.topic, msgtype) != msgtype:
+                warn(f"topic {c.topic} also has {msgtype} messages in the bag: only its {self.types[c.topic]} play")
+            else:
+                self._conns.append(c)
+        if not self._conns:
+            raise InputError(f"nothing to play in {path!r}")
+        self.count = sum(c.msgcount for c in self._conns)
+        self._convert = None if reader.is2 else _ros1_to_cdr(reader, {c.msgtype for c in self._conns})
 
     def messages(self) -> Iterator[tuple[str, int, bytes]]:
         """(topic, receive time in ns, CDR bytes) in receive order, from the start of the bag."""
         for conn, log_ns, raw in self.reader.messages(connections=self._conns):
-            data = self._convert[conn.msgtype][1](raw) if self._convert else bytes(raw)
+            data = bytes(raw) if self._convert is None else self._convert[conn.msgtype](raw)
             yield conn.topic, log_ns, data
 
     def close(self) -> None:
         self.reader.close()
-
-
-def _time_msg(ns: int):
-    from builtin_interfaces.msg import Time
-
-    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
 class BagPlayer:
@@ -155,29 +144,25 @@ class BagPlayer:
 
     def __init__(self, node: Node, types: dict[str, str], qos: str = "reliable", clock: bool = False,
                  clock_hz: float = CLOCK_HZ) -> None:
-        from rosgraph_msgs.msg import Clock
-
         profile = QoSProfile(depth=10, reliability=QOS[qos])
         self.node = node
         self.pubs = {t: node.create_publisher(message_class(m), t, profile) for t, m in types.items()}
         self.clock_pub = node.create_publisher(Clock, CLOCK_TOPIC, profile) if clock else None
-        self._clock_msg = Clock
         self.clock_period = 1.0 / clock_hz
         self._last_tick = float("-inf")
         self.counts: Counter[str] = Counter()
 
-    def wait_for_subscribers(self, timeout: float) -> bool:
-        """Until every publisher has a subscriber (so the first messages are not lost), at most ``timeout`` s."""
+    def wait_for_subscribers(self, timeout: float) -> list[str]:
+        """Until every publisher has a subscriber (so the first messages are not lost), at most ``timeout`` s;
+        returns the topics still without one."""
         pubs = [*self.pubs.values(), *([self.clock_pub] if self.clock_pub else [])]
         end = time.monotonic() + timeout
-        while not all(p.get_subscription_count() > 0 for p in pubs):
-            if time.monotonic() >= end:
-                return False
+        while (alone := [p.topic_name for p in pubs if p.get_subscription_count() == 0]) and time.monotonic() < end:
             time.sleep(0.02)
-        return True
+        return alone
 
     def _clock(self, ns: int) -> None:
-        self.clock_pub.publish(self._clock_msg(clock=_time_msg(ns)))
+        self.clock_pub.publish(Clock(clock=Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)))
         self.counts[CLOCK_TOPIC] += 1
 
     def play_once(self, messages: Iterable[tuple[str, int, bytes]], rate: float = 1.0,
@@ -208,9 +193,11 @@ class BagPlayer:
                 on_message()
 
     def wait_for_acks(self, timeout: float = ACK_TIMEOUT_S) -> None:
-        """Give reliable readers time to get the last messages before the publishers go."""
+        """Give reliable readers time to get (retransmissions of) the last messages before the publishers go.
+        Acknowledgements come with the writer's heartbeat, so this often takes the whole timeout; /clock is
+        not waited for."""
         end = time.monotonic() + timeout
-        for p in [*self.pubs.values(), *([self.clock_pub] if self.clock_pub else [])]:
+        for p in self.pubs.values():
             p.wait_for_all_acked(Duration(nanoseconds=int(max(0.0, end - time.monotonic()) * 1e9)))
 
 
@@ -229,7 +216,7 @@ def play(bag: str | Path, topics: list[str] | None = None, rate: float = 1.0, lo
         raise InputError(f"--loop must be >= 0 (0: forever), got {loops}")
     if qos not in QOS:
         raise InputError(f"unknown QoS {qos!r}: use {' or '.join(QOS)}")
-    src = Bag.open(bag, topics, warn)
+    src = Bag(bag, topics, warn)
     use_shipped_profile()
     ctx = rclpy.Context()
     node = player = None
@@ -239,8 +226,9 @@ def play(bag: str | Path, topics: list[str] | None = None, rate: float = 1.0, lo
         rclpy.init(args=[], context=ctx)
         node = rclpy.create_node("tssd_play", context=ctx)
         player = BagPlayer(node, src.types, qos, clock)
-        if not player.wait_for_subscribers(start_delay):
-            bar.write(f"no subscriber on some topics after {start_delay:g} s: playing anyway")
+        alone = player.wait_for_subscribers(start_delay)
+        if alone:
+            warn(f"no subscriber on {', '.join(alone)} after {start_delay:g} s: playing anyway")
         while loops == 0 or done < loops:
             player.play_once(src.messages(), rate, partial(bar.update, 1))
             done += 1

@@ -47,7 +47,7 @@ def test_replay_writes_one_record_per_frame_with_identities(toy_weights, toy_bag
     bag, frames = toy_bag
     out = tmp_path / "dets.jsonl"
     counts = tmp_path / "counts.json"
-    assert tssd(["replay", str(bag), "--weights", str(toy_weights), "--out", str(out), "--min-hits", "3",
+    assert tssd(["replay", str(bag), "--weights", str(toy_weights), "--jsonl", str(out), "--min-hits", "3",
                  "--counts", str(counts)]) == 0
     recs = read_jsonl(out)
     assert [r["frame"] for r in recs] == list(range(len(frames)))
@@ -60,7 +60,7 @@ def test_replay_writes_one_record_per_frame_with_identities(toy_weights, toy_bag
 
 
 def test_replay_errors_are_one_line(tmp_path, capsys, tiny_weights):
-    assert tssd(["replay", str(tmp_path / "missing"), "--weights", str(tiny_weights), "--out",
+    assert tssd(["replay", str(tmp_path / "missing"), "--weights", str(tiny_weights), "--jsonl",
                  str(tmp_path / "o.jsonl")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not found" in err[0]
@@ -71,7 +71,7 @@ def test_live_node_gives_the_same_answers_as_replay(toy_weights, toy_bag, tmp_pa
     require_ros()
     bag, frames = toy_bag
     out = tmp_path / "dets.jsonl"
-    assert tssd(["replay", str(bag), "--params", str(PARAMS), "--weights", str(toy_weights), "--out", str(out),
+    assert tssd(["replay", str(bag), "--params", str(PARAMS), "--weights", str(toy_weights), "--jsonl", str(out),
                  "--min-hits", "3"]) == 0
     offline = read_jsonl(out)
     ns = "/replay_eq"

@@ -172,16 +172,17 @@ def class_filter_indices(names: list[str] | tuple[str, ...] | None, class_names:
     return tuple(class_names.index(n) for n in wanted)
 
 
-def _yaml_section(doc: Any, path: Path) -> dict[str, Any]:
-    """The ``ros__parameters`` of ``tssd_node`` (or of ``/**``, which applies in any namespace)."""
+def ros_params_section(doc: Any, path: Path, node_name: str = NODE_NAME) -> dict[str, Any]:
+    """The ``ros__parameters`` of ``node_name`` (or of ``/**``, which applies in any namespace) in a parsed
+    ROS parameter file."""
     if not isinstance(doc, dict):
-        raise InputError(f"{path}: not a ROS parameter file (expected '{NODE_NAME}: ros__parameters: ...')")
+        raise InputError(f"{path}: not a ROS parameter file (expected '/**: ros__parameters: ...')")
     for key, val in doc.items():
-        if str(key).strip("/").split("/")[-1] in (NODE_NAME, "**") and isinstance(val, dict):
+        if str(key).strip("/").split("/")[-1] in (node_name, "**") and isinstance(val, dict):
             sec = val.get("ros__parameters")
             if isinstance(sec, dict):
                 return dict(sec)
-    raise InputError(f"{path}: no '{NODE_NAME}: ros__parameters:' section")
+    raise InputError(f"{path}: no '/**: ros__parameters:' (or '{node_name}:') section")
 
 
 def load_params(source: str | Path | Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
@@ -194,7 +195,7 @@ def load_params(source: str | Path | Mapping[str, Any] | None = None, **override
     elif source is not None:
         from tssd_ros.paths import read_yaml
 
-        given = _yaml_section(read_yaml(source, "params file"), Path(source))
+        given = ros_params_section(read_yaml(source, "params file"), Path(source))
     given.update({k: v for k, v in overrides.items() if v is not None})
     for name, value in given.items():
         values[name] = check(name, value)

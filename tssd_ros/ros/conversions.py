@@ -26,6 +26,7 @@ from vision_msgs.msg import (
 
 from tssd_ros import imageio
 from tssd_ros.errors import InputError
+from tssd_ros.pipeline import FrameResult
 from tssd_ros.types import (
     Detections,
     stamp_to_sec,  # noqa: F401 (part of this module's API)
@@ -70,6 +71,19 @@ def bgr_to_image(img: np.ndarray, header: Header) -> Image:
     msg.step = int(img.shape[1] * 3)
     msg.data = np.ascontiguousarray(img, dtype=np.uint8).tobytes()
     return msg
+
+
+def result_messages(header: Header, res: FrameResult, img: np.ndarray | None = None
+                    ) -> tuple[Detection2DArray, DiagnosticArray, Image | None]:
+    """What tssd_node publishes for one processed frame (and what ``tssd replay --out`` records): detections
+    with the published identities, the counts, and the annotated image when ``img`` (the input) is given."""
+    ids = res.published_ids()
+    annotated = None
+    if img is not None:
+        from tssd_ros.viz import draw_detections
+
+        annotated = bgr_to_image(draw_detections(img, res.detections, ids, res.counts), header)
+    return detections_to_msg(header, res.detections, ids), counts_msg(header, res.counts), annotated
 
 
 def detections_to_msg(header: Header, dets: Detections, ids: Sequence[int | None] | None = None

@@ -31,8 +31,6 @@ Time: the lost timeout runs on message stamps; a zero stamp falls back to this n
 
 from __future__ import annotations
 
-import json
-
 from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -55,13 +53,13 @@ from rclpy.qos import (
 )
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo
-from std_msgs.msg import Header, String
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2D, Detection2DArray
 
 from tssd_ros.grasp.geometry import camera_matrix_valid, pixel_to_ray
-from tssd_ros.grasp.selector import POLICIES, Candidate, GraspSelector, SelectorConfig
-from tssd_ros.params import string_list
+from tssd_ros.grasp.selector import POLICIES, GraspSelector, SelectorConfig
+from tssd_ros.ros.grasp_messages import candidates, grasp_messages, selector_config
 from tssd_ros.ros.parameters import declare_initialised
 from tssd_ros.ros.runner import run_node
 from tssd_ros.types import stamp_to_sec
@@ -153,17 +151,9 @@ class GraspSelectorNode(Node):
 
     def _config(self, pending: dict[str, object]) -> SelectorConfig:
         """SelectorConfig from the current parameters overlaid with the ones being set."""
-        w, h = int(self._value("image_width", pending)), int(self._value("image_height", pending))
-        centre = self._principal_point() or ((w / 2.0, h / 2.0) if w > 0 and h > 0 else None)
-        return SelectorConfig(
-            policy=str(self._value("policy", pending)),
-            target_classes=string_list(self._value("target_classes", pending)),
-            min_track_age=int(self._value("min_track_age", pending)),
-            lost_timeout_s=float(self._value("lost_timeout_s", pending)),
-            stable_px=float(self._value("stable_px", pending)),
-            stable_frames=int(self._value("stable_frames", pending)),
-            image_center=centre,
-        )
+        names = ("policy", "target_classes", "min_track_age", "lost_timeout_s", "stable_px", "stable_frames",
+                 "image_width", "image_height")
+        return selector_config({n: self._value(n, pending) for n in names}, self._principal_point())
 
     def _validate_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """Accept a change only if the resulting configuration is valid; nothing is applied here."""
@@ -218,31 +208,17 @@ class GraspSelectorNode(Node):
             self.get_logger().warn("detections header stamp is zero: timing on this node's clock",
                                    throttle_duration_sec=THROTTLE_S)
             stamp = self.get_clock().now().nanoseconds * 1e-9
-        out = self._selector.update(stamp, [_candidate(i, d) for i, d in enumerate(msg.detections)])
+        out = self._selector.update(stamp, candidates(msg))
         for cand, reason in out.rejected:
             self.get_logger().warn(f"ignoring detection {cand.index}: {reason}",
                                    throttle_duration_sec=THROTTLE_S)
-
-        point_kind = "pixel"
-        if out.target is not None:
-            det = msg.detections[out.target.index]
-            det.header = msg.header
-            self._pub_target.publish(det)
-            point = PointStamped(header=Header(stamp=msg.header.stamp, frame_id=msg.header.frame_id))
-            u, v = out.target.cx, out.target.cy
-            ray = self._ray(u, v)
-            if ray is not None:
-                point_kind = "ray"
-                point.point.x, point.point.y, point.point.z = ray
-                if not point.header.frame_id and self._camera is not None:
-                    point.header.frame_id = self._camera.header.frame_id
-            else:
-                point.point.x, point.point.y, point.point.z = u, v, 0.0
-            self._pub_point.publish(point)
-        elif self._principal_point() is not None:
-            point_kind = "ray"
-        status = out.status() | {"point": point_kind, "stamp": round(stamp, 6)}
-        self._pub_status.publish(String(data=json.dumps(status, separators=(",", ":"))))
+        msgs = grasp_messages(msg, out, stamp, self._ray, self._camera.header.frame_id if self._camera else "",
+                              rays_available=self._principal_point() is not None)
+        if msgs.target is not None:
+            self._pub_target.publish(msgs.target)
+        if msgs.point is not None:
+            self._pub_point.publish(msgs.point)
+        self._pub_status.publish(msgs.status)
 
     def _ray(self, u: float, v: float) -> tuple[float, float, float] | None:
         cam = self._camera
@@ -254,21 +230,6 @@ class GraspSelectorNode(Node):
             self.get_logger().warn(f"cannot use camera_info ({exc}): publishing pixel coordinates",
                                    throttle_duration_sec=THROTTLE_S)
             return None
-
-
-def _candidate(index: int, det: Detection2D) -> Candidate:
-    """Detection2D -> Candidate, using the highest-scoring hypothesis (tssd_node sends one)."""
-    best = max(det.results, key=lambda r: r.hypothesis.score, default=None)
-    return Candidate(
-        target_id=det.id.strip(),
-        class_name=best.hypothesis.class_id if best is not None else "",
-        score=float(best.hypothesis.score) if best is not None else 0.0,
-        cx=float(det.bbox.center.position.x),
-        cy=float(det.bbox.center.position.y),
-        width=float(det.bbox.size_x),
-        height=float(det.bbox.size_y),
-        index=index,
-    )
 
 
 def main(args: list[str] | None = None) -> int:

@@ -34,7 +34,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
-from tssd_ros.bag.reader import _open
+from tssd_ros.bag.reader import _open, ros1_to_cdr, ros2_type
 from tssd_ros.errors import InputError
 from tssd_ros.ros.dds import use_shipped_profile
 
@@ -51,37 +51,6 @@ def message_class(msgtype: str) -> type | None:
         return getattr(importlib.import_module(pkg.replace("/", ".")), name)
     except (ImportError, AttributeError):
         return None
-
-
-def _ros2_type(msgtype: str) -> str:
-    """The ROS 2 name of a ROS 1 bag's type (rosbags-convert's renames, e.g. tf/tfMessage)."""
-    from rosbags.convert.converter import STATIC_MSGTYPE_RENAMES
-
-    return STATIC_MSGTYPE_RENAMES.get(msgtype, msgtype)
-
-
-def _ros1_to_cdr(reader, msgtypes: Iterable[str]) -> dict[str, Callable[[bytes], bytes]]:
-    """ROS 1 msgtype -> (raw ROS 1 bytes -> ROS 2 CDR bytes), with rosbags' converter: a plain re-encoding when
-    the wire formats agree, else a field-by-field migration (e.g. Header loses ``seq``)."""
-    from rosbags.convert.converter import is_same_wireformat, migrate_bytes
-    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
-
-    dst = get_typestore(Stores.ROS2_JAZZY)
-    cache: dict[str, object] = {}
-    out: dict[str, Callable[[bytes], bytes]] = {}
-    for src_type in msgtypes:
-        dst_type = _ros2_type(src_type)
-        if dst_type not in dst.fielddefs:  # a custom type: its definition as recorded (as rosbags-convert does)
-            typs = get_types_from_msg(reader.typestore.generate_msgdef(src_type, ros_version=2)[0], dst_type)
-            typs.pop("std_msgs/msg/Header", None)
-            dst.register(typs)
-        if is_same_wireformat(reader.typestore, dst, src_type, dst_type):
-            conv = partial(dst.ros1_to_cdr, typename=dst_type)
-        else:
-            conv = partial(migrate_bytes, reader.typestore, dst, src_type, dst_type, cache, src_is2=False,
-                           dst_is2=True)
-        out[src_type] = lambda raw, conv=conv: bytes(conv(raw))
-    return out
 
 
 class Bag:
@@ -110,7 +79,7 @@ class Bag:
         if unknown:
             raise InputError(f"topic(s) {', '.join(unknown)} not in the bag (its topics: {', '.join(in_bag)})")
         wanted = set(topics or in_bag)
-        rename = (lambda t: t) if reader.is2 else _ros2_type
+        rename = (lambda t: t) if reader.is2 else ros2_type
         self.types: dict[str, str] = {}
         self._conns = []
         for c in reader.connections:
@@ -127,7 +96,7 @@ class Bag:
         if not self._conns:
             raise InputError(f"nothing to play in {path!r}")
         self.count = sum(c.msgcount for c in self._conns)
-        self._convert = None if reader.is2 else _ros1_to_cdr(reader, {c.msgtype for c in self._conns})
+        self._convert = None if reader.is2 else ros1_to_cdr(reader, {c.msgtype for c in self._conns})
 
     def messages(self) -> Iterator[tuple[str, int, bytes]]:
         """(topic, receive time in ns, CDR bytes) in receive order, from the start of the bag."""

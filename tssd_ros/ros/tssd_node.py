@@ -62,7 +62,6 @@ from tssd_ros.ros.parameters import declare_initialised
 from tssd_ros.ros.runner import run_node
 from tssd_ros.ros.worker import FrameStats, LatestFrameWorker
 from tssd_ros.tracking.ota import OTAConfig
-from tssd_ros.viz import draw_detections
 
 RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 _TYPES = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE,
@@ -247,12 +246,12 @@ class TssdNode(Node):
             res = self.pipeline.process(img, stamp)
         if res.reset_reason:
             self.get_logger().info(f"temporal state reset: {res.reset_reason}")
-        ids = res.published_ids()
-        self.pub_dets.publish(conv.detections_to_msg(msg.header, res.detections, res.published_ids()))
-        self.pub_counts.publish(conv.counts_msg(msg.header, res.counts))
-        if self._param("publish_annotated") and self.pub_annot.get_subscription_count() > 0:
-            self.pub_annot.publish(conv.bgr_to_image(draw_detections(img, res.detections, ids, res.counts),
-                                                     msg.header))
+        draw = self._param("publish_annotated") and self.pub_annot.get_subscription_count() > 0
+        dets, counts, annotated = conv.result_messages(msg.header, res, img if draw else None)
+        self.pub_dets.publish(dets)
+        self.pub_counts.publish(counts)
+        if annotated is not None:
+            self.pub_annot.publish(annotated)
         now_ros = self.get_clock().now().nanoseconds * 1e-9
         self.stats.done(now_ros - stamp if now_ros > 0 else None, res.inference_s)
 

@@ -1,33 +1,45 @@
-"""``tssd demo``: the main job on the bundled demo dive, offline and end to end.
+"""``tssd demo``: the main job on the bundled demo dive, with the real nodes over DDS.
 
 1. renders the demo dive (a synthetic ROV dive over a scallop bed, exact ground truth) as a rosbag2 of
    compressed camera images, the way the ROV records it (cached in ``--out``);
-2. replays the bag through the same pipeline as tssd_node (detector + OTA + dive counter), with the
-   parameters of ``config/tssd.yaml`` and the bundled weights;
-3. writes identity-tagged detections (JSONL), an annotated video, a contact sheet of annotated frames, the
-   dive's counts (JSON) and a plot of counts over time against the ground truth, and prints a summary.
+2. starts ``tssd_node`` and ``grasp_selector_node`` as processes (through the launch file where launch_ros is
+   installed, else the executables with the same parameter files), plays the dive to them with ``tssd play``'s
+   player (bag time on /clock, ``use_sim_time``) and records what they publish into ``output_bag`` (mcap);
+   ``--offline`` runs the same pipeline in this process instead (``tssd replay``'s path), no DDS;
+3. leaves the annotated video (the node's ``image_annotated``), a contact sheet, the counts next to the
+   ground truth (JSON and a plot over time) and the grasp-target log, and prints where each is.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from tssd_ros.commands.pipeline_args import add_pipeline_args, pipeline_from_args
+from tssd_ros.errors import TssdError
 from tssd_ros.paths import make_out_dir
+
+OUT_TOPICS = {"/detections": "vision_msgs/msg/Detection2DArray", "/counts": "diagnostic_msgs/msg/DiagnosticArray",
+              "/label_info": "vision_msgs/msg/LabelInfo", "/grasp_target": "vision_msgs/msg/Detection2D",
+              "/grasp_target/point": "geometry_msgs/msg/PointStamped", "/grasp_status": "std_msgs/msg/String"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run detector + OTA + counting on the bundled demo dive", description=__doc__)
+    p = sub.add_parser("demo", help="run the nodes on the bundled demo dive and show what they publish",
+                       description=__doc__)
     p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
     add_pipeline_args(p)
     p.add_argument("--seed", type=int, default=777, help="dive seed (training range; not a benchmark seed)")
     p.add_argument("--frames", type=int, default=180, help="frames of the demo dive")
     p.add_argument("--preset", default="clear", choices=("clear", "turbid", "dark"))
+    p.add_argument("--rate", type=float, default=1.0, help="playback speed (live; default 1 = camera rate)")
+    p.add_argument("--offline", action="store_true", help="run the pipeline in this process (no nodes, no DDS)")
     p.set_defaults(func=run)
 
 
@@ -47,70 +59,167 @@ def _dive(out: Path, seed: int, frames: int, preset: str) -> Path:
     return dive
 
 
-def run(args: argparse.Namespace) -> int:
-    import cv2
+def _node_params(pipe: Any, out: Path) -> tuple[Path, Path]:
+    """The parameter files the nodes get: the pipeline's own parameters (--params and the overrides, weights as
+    an absolute path), counts saved to out/counts.json; the installed grasp selector file as it is."""
+    import yaml
+
+    from tssd_ros.paths import resolve_data_path, share_dir
+
+    values = {k: v for k, v in pipe.params.items() if v is not None}
+    values |= {"weights": str(resolve_data_path(values["weights"]).resolve()), "counts_file": str(
+        (out / "counts.json").resolve()), "compressed": True, "publish_annotated": True}
+    folder = out / "params"
+    folder.mkdir(exist_ok=True)
+    tssd = folder / "tssd.yaml"
+    tssd.write_text(yaml.safe_dump({"/**": {"ros__parameters": values}}, sort_keys=False))
+    return tssd, share_dir() / "config" / "grasp_selector.yaml"
+
+
+def _live(args: argparse.Namespace, pipe: Any, dive: Path, out: Path, out_bag: Path) -> dict[str, Any]:
+    from tssd_ros.bag.message_bag import MessageBagWriter
+    from tssd_ros.ros.conversions import image_to_bgr
+    from tssd_ros.ros.launcher import Nodes
+    from tssd_ros.ros.player import play
+    from tssd_ros.ros.recorder import BagRecorder
+    from tssd_ros.types import stamp_to_sec
+    from tssd_ros.video import VideoOut
+
+    (out / "counts.json").unlink(missing_ok=True)  # a new dive: the node must not restore the last one's
+    params, grasp = _node_params(pipe, out)
+    video = VideoOut(out / "annotated.mp4")
+    frames: dict[float, np.ndarray] = {}
+
+    def on_annotated(msg: Any) -> None:
+        img, stamp = image_to_bgr(msg), stamp_to_sec(msg.header.stamp)
+        video.add(img, stamp)
+        frames[stamp] = img
+
+    with Nodes(params, grasp, out / "logs", compressed=True) as nodes, MessageBagWriter(out_bag) as writer, BagRecorder(
+            writer, OUT_TOPICS, latched=("/label_info", "/grasp_status"),
+            watch={"/image_annotated": ("sensor_msgs/msg/Image", on_annotated)}) as rec:
+        print(f"started {'the launch file' if nodes.via_launch else 'tssd_node and grasp_selector_node'}; "
+              "waiting for them ...", flush=True)
+        end = time.monotonic() + 90.0
+        while not all(rec.publisher_count(t) for t in ("/detections", "/grasp_status")):
+            if not nodes.alive() or time.monotonic() > end:
+                raise TssdError("the nodes did not come up: " + nodes.logs().strip().splitlines()[-1]
+                                if nodes.logs().strip() else "the nodes did not come up (no log)")
+            time.sleep(0.2)
+        t0 = time.monotonic()
+        counts, _, _ = play(dive / "bag", rate=args.rate, clock=True, start_delay=10.0)
+        # the node works on the newest frame: wait until its answers stop coming
+        last, quiet_since = -1, time.monotonic()
+        while time.monotonic() - quiet_since < 1.5 and time.monotonic() - t0 < 600:
+            n = rec.counts.get("/detections", 0)
+            if n != last:
+                last, quiet_since = n, time.monotonic()
+            time.sleep(0.1)
+        wall = time.monotonic() - t0
+    video.close()
+    played = sum(n for t, n in counts.items() if t != "/clock")
+    return {"played": played, "processed": rec.counts.get("/detections", 0), "wall": wall,
+            "sheet": [frames[s] for s in sorted(frames)], "how": "live nodes over DDS"}
+
+
+def _offline(pipe: Any, dive: Path, out: Path, out_bag: Path) -> dict[str, Any]:
     from tqdm import tqdm
 
     from tssd_ros.bag.reader import read_frames
-    from tssd_ros.data.mot import load_mot_sequence
-    from tssd_ros.eval.counting import true_counts_over_time
-    from tssd_ros.records import bad_frame_record, frame_record
+    from tssd_ros.params import ros_params_section
+    from tssd_ros.paths import read_yaml, share_dir
+    from tssd_ros.ros.replay_bag import ReplayBagOut
+    from tssd_ros.video import VideoOut
     from tssd_ros.viz import draw_detections
 
-    out = Path(args.out)
-    make_out_dir(out)
-    pipe = pipeline_from_args(args)
-    det, ota = pipe.detector, pipe.ota_config
-    weights = Path(pipe.params["weights"])
-    dive = _dive(out, args.seed, args.frames, args.preset)
-    seq = load_mot_sequence(dive)  # the dive's own classes.txt; matched to the detector's by name
-
+    grasp_file = share_dir() / "config" / "grasp_selector.yaml"
+    grasp = ros_params_section(read_yaml(grasp_file), grasp_file, "grasp_selector")
     count, frames = read_frames(dive / "bag")
-    names = tuple(det.class_names)
-    pred_counts = np.zeros((count, len(names)), np.int64)
-    writer = None
-    sheet: list[np.ndarray] = []
-    picks = set(np.linspace(count * 0.2, count - 1, 4).astype(int).tolist())
-    infer = []
-    t0 = time.time()
-    with (out / "detections.jsonl").open("w") as f:
+    video = VideoOut(out / "annotated.mp4")
+    sheet = []
+    t0 = time.monotonic()
+    with ReplayBagOut(out_bag, pipe.class_names, pipe.detector.postprocess.conf_threshold, grasp) as rb:
         for fr, res in tqdm(pipe.process_stream(frames), total=count, unit="frame", desc="demo"):
             if res is None:
-                f.write(json.dumps(bad_frame_record(fr.index, fr.stamp, fr.error)) + "\n")
                 continue
-            infer.append(res.inference_s)
-            ids = res.published_ids()
-            f.write(json.dumps(frame_record(fr.index, res.detections, ids, fr.stamp)) + "\n")
-            pred_counts[fr.index] = [res.counts[c][0] for c in names]
-            vis = draw_detections(fr.image, res.detections, ids, res.counts)
-            if writer is None:
-                h, w = vis.shape[:2]
-                writer = cv2.VideoWriter(str(out / "annotated.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 15, (w, h))
-            writer.write(vis)
-            if fr.index in picks:
-                sheet.append(vis)
-    wall = time.time() - t0
-    if writer is not None:
-        writer.release()
+            rb.frame(fr, res)
+            vis = draw_detections(fr.image, res.detections, res.published_ids(), res.counts)
+            video.add(vis, fr.stamp)
+            sheet.append(vis)
+    video.close()
     pipe.save_counts(out / "counts.json")
-    if sheet:
-        rows = [np.hstack(sheet[i:i + 2]) for i in range(0, len(sheet) - len(sheet) % 2, 2)] or [sheet[0]]
-        cv2.imwrite(str(out / "annotated_frames.png"), np.vstack(rows))
+    return {"played": count, "processed": len(sheet), "wall": time.monotonic() - t0, "sheet": sheet,
+            "how": "offline pipeline"}
 
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    make_out_dir(out)
+    pipe = pipeline_from_args(args)  # checks the weights and parameters before anything starts
+    dive = _dive(out, args.seed, args.frames, args.preset)
+    out_bag = out / "output_bag"
+    if out_bag.exists():
+        shutil.rmtree(out_bag)
+    res = _offline(pipe, dive, out, out_bag) if args.offline else _live(args, pipe, dive, out, out_bag)
+    _report(out, dive, out_bag, pipe, res)
+    return 0
+
+
+def _report(out: Path, dive: Path, out_bag: Path, pipe: Any, res: dict[str, Any]) -> None:
+    """Counts against the ground truth, the grasp log, the contact sheet and the plot, from the output bag."""
+    import cv2
+    from rosbags.highlevel import AnyReader
+
+    from tssd_ros.bag.reader import image_topics, read_frames
+    from tssd_ros.data.mot import load_mot_sequence
+    from tssd_ros.eval.counting import true_counts_over_time
+    from tssd_ros.ros.conversions import counts_from_msg
+    from tssd_ros.types import stamp_to_sec
+
+    names = pipe.class_names
+    count, frames = read_frames(dive / "bag", next(iter(image_topics(dive / "bag"))))
+    index = {round(fr.stamp, 6): fr.index for fr in frames}
+    pred = np.zeros((count, len(names)), np.int64)
+    grasp_log = []
+    with AnyReader([out_bag]) as reader:
+        for conn, _t, raw in reader.messages():
+            msg = reader.deserialize(raw, conn.msgtype)
+            if conn.topic == "/counts":
+                k = index.get(round(stamp_to_sec(msg.header.stamp), 6))
+                if k is not None:
+                    c = counts_from_msg(msg)
+                    pred[k] = [c.get(n, (0, 0))[0] for n in names]
+            elif conn.topic == "/grasp_status":
+                grasp_log.append(json.loads(msg.data))
+    pred = np.maximum.accumulate(pred, axis=0)  # frames the node skipped keep the last count
+    seq = load_mot_sequence(dive)
     true_all = true_counts_over_time([seq.targets(i) for i in range(len(seq))], len(seq.class_names),
-                                     min_frames=ota.min_hits)
+                                     min_frames=pipe.ota_config.min_hits)
     true = np.stack([true_all[:, seq.class_names.index(c)] if c in seq.class_names else np.zeros(len(true_all), int)
                      for c in names], 1)
-    _plot_counts(out / "counts_over_time.png", pred_counts, true, names, seq.frame_rate)
-    final = pipe.counts()
-    print(f"\n{count} frames in {wall:.1f} s ({count / max(wall, 1e-9):.1f} frames/s end to end, inference "
-          f"p50 {1000 * float(np.median(infer)):.0f} ms) with {weights.name}")
+    (out / "grasp_log.jsonl").write_text("".join(json.dumps(s) + "\n" for s in grasp_log))
+    (out / "counts_vs_truth.json").write_text(json.dumps(
+        {c: {"counted": int(pred[-1, k]), "true": int(true[-1, k])} for k, c in enumerate(names)}, indent=1))
+    sheet = res["sheet"]
+    if sheet:
+        picks = [sheet[int(i)] for i in np.linspace(len(sheet) * 0.2, len(sheet) - 1, 4)]
+        cv2.imwrite(str(out / "contact_sheet.png"), np.vstack([np.hstack(picks[:2]), np.hstack(picks[2:])]))
+    _plot_counts(out / "counts_over_time.png", pred, true, names, seq.frame_rate)
+    locked = sorted({s["target_id"] for s in grasp_log if s.get("state") == "locked"}, key=int)
+    print(f"\n{res['how']}: {res['processed']} of {res['played']} frames processed in {res['wall']:.1f} s "
+          f"with {Path(pipe.params['weights']).name}")
     print("class          counted  true")
     for k, c in enumerate(names):
-        print(f"{c:<14} {final[c][0]:>7}  {int(true[-1, k]):>4}")
-    print(f"wrote {out}/: detections.jsonl, annotated.avi, annotated_frames.png, counts.json, counts_over_time.png")
-    print(f"full metrics (mAP, HOTA, IDF1, count error): tssd eval --weights {weights} --data {dive}")
-    return 0
+        print(f"{c:<14} {pred[-1, k]:>7}  {int(true[-1, k]):>4}")
+    print(f"grasp targets locked: {', '.join(locked) or 'none'} ({len(grasp_log)} status messages)")
+    print(f"wrote {out}/:")
+    for name, what in (("annotated.mp4", "the node's image_annotated"), ("contact_sheet.png", "four annotated frames"),
+                       ("counts_vs_truth.json", "counts next to the ground truth"),
+                       ("counts_over_time.png", "counts over the dive"), ("grasp_log.jsonl", "grasp_status"),
+                       ("output_bag", "everything published (mcap; open it in Foxglove)"),
+                       ("counts.json", "the dive counter")):
+        if (out / name).exists():
+            print(f"  {name:<22} {what}")
 
 
 def _plot_counts(path: Path, pred: np.ndarray, true: np.ndarray, names: tuple[str, ...], fps: float) -> None:

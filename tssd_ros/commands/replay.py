@@ -51,54 +51,12 @@ def _grasp_params(path: str) -> dict[str, Any]:
     return ros_params_section(read_yaml(p, "grasp params file"), p, "grasp_selector")
 
 
-class _Video:
-    """MP4 of annotated frames; the frame rate from the first two stamps (15 if they do not tell); frames of
-    another size (the camera changed mode) are resized to the first one's."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.writer: Any = None
-        self.size: tuple[int, int] = (0, 0)
-        self.pending: list[tuple[Any, float]] = []
-
-    def _open(self, fps: float) -> None:
-        import cv2
-
-        h, w = self.pending[0][0].shape[:2]
-        self.size = (w, h)
-        self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), fps, self.size)
-        if not self.writer.isOpened():
-            raise TssdError(f"cannot write video {self.path}: OpenCV has no mp4v encoder here")
-        pending, self.pending = self.pending, []
-        for im, _ in pending:
-            self._write(im)
-
-    def _write(self, img: Any) -> None:
-        import cv2
-
-        self.writer.write(img if img.shape[1::-1] == self.size else cv2.resize(img, self.size))
-
-    def add(self, img: Any, stamp: float) -> None:
-        if self.writer is not None:
-            self._write(img)
-            return
-        self.pending.append((img, stamp))
-        if len(self.pending) == 2:
-            dt = self.pending[1][1] - self.pending[0][1]
-            self._open(min(max(1.0 / dt, 1.0), 120.0) if dt > 0 else 15.0)
-
-    def close(self) -> None:
-        if self.writer is None and self.pending:  # a one-frame bag
-            self._open(15.0)
-        if self.writer is not None:
-            self.writer.release()
-
-
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tssd_ros.bag.reader import image_topics, read_frames
     from tssd_ros.records import bad_frame_record, frame_record
+    from tssd_ros.video import VideoOut
     from tssd_ros.viz import draw_detections
 
     if not (args.out or args.jsonl or args.video):
@@ -127,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             except OSError as e:
                 raise TssdError(f"cannot write {out}: {e.strerror}") from None
         if args.video:
-            video = _Video(args.video)
+            video = VideoOut(args.video)
             stack.callback(video.close)
         bar = stack.enter_context(tqdm(total=count, unit="frame", desc="replay"))
         for fr, res in pipe.process_stream(frames):

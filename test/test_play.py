@@ -221,3 +221,34 @@ def test_missing_bag_is_one_line_and_exit_2(tmp_path, capsys):
     assert tssd(["play", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not found" in err[0]
+
+
+def test_looped_play_through_the_node_resets_state_and_keeps_counts(toy_weights, tmp_path):
+    """`tssd play --loop 2 --clock` to tssd_node with use_sim_time: time goes back at the second loop; the node
+    survives, resets its temporal state and keeps counting (the counts never go down)."""
+    from rosutil import Harness, node_process
+    from test_replay import scene
+
+    from tssd_ros.ros.conversions import counts_from_msg
+    from tssd_ros.train.toy import make_toy_frame
+
+    with ImageBagWriter(tmp_path / "toy") as w:
+        for k in range(20):
+            w.write(0.1 * k, make_toy_frame(k, scene(k), size=128, seed=k)[0])
+    log = tmp_path / "node.log"
+    with node_process("tssd_node", params={"weights": str(toy_weights), "use_sim_time": True, "min_hits": 3},
+                      remaps={"image": RAW_TOPIC}, log_path=log) as proc:
+        h = Harness("")
+        try:
+            assert h.spin_until(lambda: h.node.count_publishers("/detections") > 0, 60.0), log.read_text()
+            player = subprocess.Popen([executable("tssd"), "play", str(tmp_path / "toy"), "--loop", "2", "--clock",
+                                       "--rate", "0.5", "--no-progress"], stdout=subprocess.PIPE, text=True)
+            h.spin_until(lambda: player.poll() is not None, 60.0)
+            h.spin_until(lambda: False, 1.0)
+            assert player.returncode == 0
+        finally:
+            h.close()
+        assert proc.poll() is None, log.read_text()
+    totals = [sum(u for u, _ in counts_from_msg(m).values()) for m in h.counts]
+    assert len(h.dets) >= 30 and totals == sorted(totals) and totals[-1] >= 2, totals
+    assert "temporal state reset: time_backwards" in log.read_text()

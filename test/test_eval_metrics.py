@@ -81,3 +81,19 @@ def test_drop_ignored_removes_matching_results_only():
     res = np.array([[1, 7, 1, 1, 10, 10, 0.9, 0], [1, 8, 51, 50, 10, 10, 0.8, 0], [1, 9, 90, 90, 5, 5, 0.5, 0]], float)
     g, r = drop_ignored(gt, res)
     assert g[:, 1].tolist() == [1] and r[:, 1].tolist() == [7, 9]
+
+
+def test_ids_per_identity_counts_split_individuals():
+    from tssd_ros.eval.counting import ids_per_identity
+
+    def row(f, i, x):
+        return [f, i, x, 10, 20, 20]
+
+    gt = np.array([row(f, 1, 10 + f) for f in range(1, 5)] + [row(f, 2, 100) for f in range(1, 5)], float)
+    # individual 1 is tracked as 10 then 11 (a split: counted twice); individual 2 as 20 throughout; 30 is a
+    # false positive far from everything
+    res = np.array([row(1, 10, 10), row(2, 10, 12), row(3, 11, 13), row(4, 11, 14)]
+                   + [row(f, 20, 101) for f in range(1, 5)] + [row(2, 30, 300)], float)
+    out = ids_per_identity(gt, res)
+    assert out == {"ids_per_identity": 1.5, "matched_identities": 2, "split_identities": 1}
+    assert ids_per_identity(gt, res[:0])["matched_identities"] == 0

@@ -52,8 +52,10 @@ def test_colcon_build_installs_share_and_executables(tmp_path):
     """A real `colcon build` of the repo: launch/config/rviz/weights under share/, executables in lib/."""
     ws = tmp_path / "ws"
     (ws / "src").mkdir(parents=True)
+    # the sources as a user has them: no environment, build output, run folders or outputs (runs/ may be
+    # written by a training run meanwhile)
     ignore = shutil.ignore_patterns(".venv", ".git", "build", "install", "log", "__pycache__", "*.egg-info",
-                                    "cache", "demo_out")
+                                    "cache", "demo_out", "runs")
     shutil.copytree(REPO, ws / "src" / "tssd_ros", ignore=ignore)
     env = dict(os.environ, AMENT_PREFIX_PATH=sys.prefix)
     r = subprocess.run([str(COLCON), "build", "--event-handlers", "console_direct-"], cwd=ws, env=env,

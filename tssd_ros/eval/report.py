@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from tssd_ros.data.sequence import FrameTargets, VideoSequence, mark_difficult
 from tssd_ros.errors import InputError
-from tssd_ros.eval.counting import count_error, true_counts_over_time
+from tssd_ros.eval.counting import count_error, ids_per_identity, true_counts_over_time
 from tssd_ros.eval.detection import ClassAP, DetectionEvaluator, ScoreStability
 from tssd_ros.types import Detections
 
@@ -156,7 +156,7 @@ def tracking_metrics(runs: list[SequenceRun], class_names: tuple[str, ...]) -> d
             r_off += int(run.res_rows[:, 1].max()) + 1 if len(run.res_rows) else 0
         return np.concatenate(gs), np.concatenate(rs)
 
-    out: dict[str, Any] = {"all": _clean(evaluate_mot(*joined(None)))}
+    out: dict[str, Any] = {"all": _clean(evaluate_mot(*joined(None)) | ids_per_identity(*joined(None)))}
     out["per_class"] = {c: _clean(evaluate_mot(*joined(k))) for k, c in enumerate(class_names)}
     out["per_sequence"] = {}
     for run in runs:
@@ -210,7 +210,8 @@ DEFINITIONS = {
     "AP": "VOC all-point interpolated AP at IoU 0.5 per class; ignore gt (visibility < min_visibility or box "
           "side < min_size) neither TP nor FP; mAP = mean over classes with gt",
     "tracking": "evaluate_mot (TrackEval HOTA/CLEAR/Identity) on all sequences joined; 'all' is class-agnostic; "
-                "ignored gt and the result boxes matching it are removed first",
+                "ignored gt and the result boxes matching it are removed first; ids_per_identity (double count): "
+                "predicted identities per matched true individual (1.0 = none split)",
     "counting": "predicted = identities confirmed by DiveCounter (min_hits matches); true = gt identities seen "
                 "in >= min_hits frames with visibility >= count_min_visibility and box side >= min_size; "
                 "rel_abs_error = |pred - true| / max(true, 1)",

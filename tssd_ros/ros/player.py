@@ -42,6 +42,9 @@ CLOCK_TOPIC = "/clock"
 CLOCK_HZ = 100.0
 QOS = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
 ACK_TIMEOUT_S = 2.0  # at the end: how long reliable readers get to acknowledge the last messages
+# At the start: once our writers see every reader, the readers' side of discovery may not be done yet, and a
+# best-effort reader drops what comes before it has matched our writer (seen under load: a lost first frame).
+SETTLE_S = 1.0
 
 
 def message_class(msgtype: str) -> type | None:
@@ -198,6 +201,8 @@ def play(bag: str | Path, topics: list[str] | None = None, rate: float = 1.0, lo
         alone = player.wait_for_subscribers(start_delay)
         if alone:
             warn(f"no subscriber on {', '.join(alone)} after {start_delay:g} s: playing anyway")
+        else:
+            time.sleep(SETTLE_S)
         while loops == 0 or done < loops:
             player.play_once(src.messages(), rate, partial(bar.update, 1))
             done += 1

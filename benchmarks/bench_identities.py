@@ -1,0 +1,198 @@
+"""Identities and counts with the shipped detector: OTA's modes next to SORT and ByteTrack on the same detections.
+
+Why: counting unique individuals is the mission's headline output and every identity switch is a double count.
+Each sequence is run once through the detector (the node's parameters, config/tssd.yaml: the shipped weights,
+their threshold); every frame's detections go to all trackers at once, so they see identical input. Data: the
+held-out synthetic benchmark (benchmarks/underwater.yaml) and moving-camera clips made from URPC2020 *valid*
+stills (real seabed appearance; skipped when ../shared is absent). Scores: TrackEval HOTA / IDF1 / ID switches
+(class-agnostic, sequences joined), ids per true identity (the double-count figure), count error per class
+(OTA: confirmed identities, as the node counts; baselines: every id they output). Writes
+benchmarks/results/identities.{json,md}.
+
+    .venv/bin/python benchmarks/bench_identities.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tssd_ros.eval.counting import count_error, true_counts_over_time  # noqa: E402
+from tssd_ros.eval.report import SequenceRun, _mot_rows, label_map, tracking_metrics  # noqa: E402
+from tssd_ros.params import load_params, ota_changes_from_params  # noqa: E402
+from tssd_ros.pipeline import Pipeline  # noqa: E402
+from tssd_ros.tracking.counting import DiveCounter  # noqa: E402
+from tssd_ros.tracking.offline import make_baseline, to_supervision  # noqa: E402
+from tssd_ros.tracking.ota import OTAConfig, OTATracker  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+URPC = ROOT.parent / "shared" / "data" / "urpc2020"
+
+
+class OTARun:
+    """OTA with the node's rules: published ids are the confirmed ones, counted by DiveCounter."""
+
+    def __init__(self, cfg: OTAConfig, names: tuple[str, ...], frames: bool) -> None:
+        self.tracker, self.frames = OTATracker(cfg), frames
+        self.counter = DiveCounter(names, min_hits=cfg.min_hits)
+
+    def update(self, dets: Any, t: float, img: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+        tracks = self.tracker.update(dets, t, img if self.frames else None)
+        self.counter.update(tracks, self.tracker.next_id)
+        ids = np.full(len(dets), -1, np.int64)
+        for tr in tracks:
+            if tr.det_index >= 0 and tr.confirmed and tr.track_id >= 0:
+                ids[tr.det_index] = tr.track_id
+        return ids, self.counter.counts
+
+
+class BaselineRun:
+    """A trackers SORT/ByteTrack per class (they are class-agnostic); counts = distinct ids per class."""
+
+    def __init__(self, name: str, names: tuple[str, ...], fps: float) -> None:
+        self.trackers = {k: make_baseline(name, fps) for k in range(len(names))}
+        self.names, self.seen = names, {c: set() for c in names}
+        self.ids: dict[tuple[int, int], int] = {}
+
+    def update(self, dets: Any, t: float, img: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+        ids = np.full(len(dets), -1, np.int64)
+        for k, trk in self.trackers.items():
+            sel = np.flatnonzero(dets.labels == k)
+            res = trk.update(to_supervision(dets.boxes[sel], dets.scores[sel], dets.labels[sel]))
+            for i, tid in zip(res.data.get("det_index", []), res.tracker_id, strict=True):
+                if tid >= 0:
+                    gid = self.ids.setdefault((k, int(tid)), len(self.ids))
+                    ids[sel[int(i)]] = gid
+                    self.seen[self.names[k]].add(gid)
+        return ids, {c: len(s) for c, s in self.seen.items()}
+
+
+def make_runs(base: OTAConfig, names: tuple[str, ...], fps: float) -> dict[str, Any]:
+    return {
+        "ota-motion (node)": OTARun(base, names, True),
+        "ota-motion, no frames": OTARun(base, names, False),
+        "ota-attention (paper)": OTARun(dataclasses.replace(base, mode="attention", T=None), names, True),
+        "ota-iou": OTARun(dataclasses.replace(base, mode="iou", T=None), names, True),
+        "sort": BaselineRun("sort", names, fps),
+        "bytetrack": BaselineRun("bytetrack", names, fps),
+    }
+
+
+def run_sequences(pipe: Pipeline, seqs: list[Any], base: OTAConfig, class_names: tuple[str, ...],
+                  min_hits: int, desc: str, max_frames: int | None = None) -> dict[str, list[SequenceRun]]:
+    det, names = pipe.detector, tuple(pipe.class_names)
+    lmap = label_map(names, class_names)
+    runs: dict[str, list[SequenceRun]] = {}
+    for seq in tqdm(seqs, desc=desc, unit="seq"):
+        fps = float(getattr(seq, "frame_rate", 15.0) or 15.0)
+        det.reset()
+        trackers = make_runs(base, names, fps)
+        n = len(seq) if max_frames is None else min(len(seq), max_frames)
+        res_rows: dict[str, list[np.ndarray]] = {k: [] for k in trackers}
+        counts = {k: np.zeros((n, len(class_names)), np.int64) for k in trackers}
+        gt_rows, gt_frames = [], []
+        for i in range(n):
+            img, gt = seq.image(i), seq.targets(i)
+            gt_frames.append(gt)
+            if len(gt):
+                gt_rows.append(np.column_stack([_mot_rows(i + 1, gt.ids, gt.boxes, (~gt.ignore).astype(float)),
+                                                gt.labels]))
+            d = det.step(img)
+            lab = lmap[d.labels] if len(d) else d.labels
+            for k, trk in trackers.items():
+                ids, c = trk.update(d, i / fps, img)
+                pub = (ids >= 0) & (lab >= 0)
+                if pub.any():
+                    res_rows[k].append(np.column_stack([_mot_rows(i + 1, ids[pub], d.boxes[pub], d.scores[pub]),
+                                                        lab[pub]]))
+                for cname, v in c.items():
+                    j = lmap[names.index(cname)]
+                    if j >= 0:
+                        counts[k][i, j] = v
+        true = true_counts_over_time(gt_frames, len(class_names), min_hits)
+        g = np.concatenate(gt_rows) if gt_rows else np.zeros((0, 8))
+        for k in trackers:
+            r = np.concatenate(res_rows[k]) if res_rows[k] else np.zeros((0, 8))
+            runs.setdefault(k, []).append(SequenceRun(seq.name, g, r, counts[k], true))
+    return runs
+
+
+def summarise(runs: dict[str, list[SequenceRun]], class_names: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for k, rs in runs.items():
+        m = tracking_metrics(rs, class_names)["all"]
+        p = sum(r.pred_counts[-1] for r in rs)
+        t = sum(r.true_counts[-1] for r in rs)
+        ce = count_error(p, t, class_names)
+        out[k] = {"HOTA": m["HOTA"], "IDF1": m["IDF1"], "IDSW": m["IDSW"], "MOTA": m["MOTA"],
+                  "ids_per_identity": m["ids_per_identity"], "count_mean_rel_abs_error": ce["mean_rel_abs_error"],
+                  "counts": {c: (v["predicted"], v["true"]) for c, v in ce["per_class"].items()}}
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="2 synthetic sequences of 120 frames, 20 URPC clips")
+    ap.add_argument("--params", default=str(ROOT / "config" / "tssd.yaml"))
+    ap.add_argument("--weights", default=None)
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(2)
+    params = load_params(args.params, weights=args.weights)
+    pipe = Pipeline.from_params(params)
+    base = OTAConfig(**ota_changes_from_params(params))
+    report: dict[str, Any] = {"weights": Path(params["weights"]).name, "ota": dataclasses.asdict(base)}
+
+    from tssd_ros.data.benchmark import ensure_benchmark, load_benchmark
+    from tssd_ros.data.mot import load_mot_sequence
+
+    bench = load_benchmark("underwater")
+    folders = ensure_benchmark(bench)[: 2 if args.quick else None]
+    seqs = [load_mot_sequence(f) for f in folders]
+    names = tuple(seqs[0].class_names)
+    runs = run_sequences(pipe, seqs, base, names, base.min_hits, "synthetic", 120 if args.quick else None)
+    report["synthetic"] = {"sequences": len(seqs), "frames": int(sum(len(s) for s in seqs)),
+                           "trackers": summarise(runs, names)}
+
+    if (URPC / "coco_valid.json").is_file():
+        from tssd_ros.data.still_clips import clips_from_stills
+        from tssd_ros.data.stills import load_coco
+
+        stills = load_coco(URPC / "coco_valid.json")
+        n = 20 if args.quick else 60
+        pick = np.linspace(0, len(stills) - 1, n).astype(int)
+        clips = clips_from_stills(stills.subset(pick, "urpc_valid"), 24, seed=7)
+        cnames = tuple(stills.class_names)
+        runs = run_sequences(pipe, clips, base, cnames, base.min_hits, "URPC clips")
+        report["urpc_clips"] = {"clips": len(clips), "frames": 24 * len(clips),
+                                "trackers": summarise(runs, cnames)}
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "identities.json").write_text(json.dumps(report, indent=1, default=float))
+    lines = [f"# Identities with {report['weights']}\n"]
+    for part in ("synthetic", "urpc_clips"):
+        if part not in report:
+            continue
+        lines += [f"\n## {part}\n", "| tracker | HOTA | IDF1 | ID sw | ids per identity | count error |",
+                  "|---|---|---|---|---|---|"]
+        for k, v in report[part]["trackers"].items():
+            lines.append(f"| {k} | {v['HOTA']:.3f} | {v['IDF1']:.3f} | {v['IDSW']:.0f} | "
+                         f"{v['ids_per_identity']:.2f} | {100 * v['count_mean_rel_abs_error']:.0f}% |")
+    (RESULTS / "identities.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

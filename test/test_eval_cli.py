@@ -30,7 +30,7 @@ def test_eval_writes_json_and_plots(tmp_path, tiny_seq, tiny_weights, capsys):
     m = rep["models"]["model"]
     assert set(m["detection"]["per_class"]) == set(UNDERWATER_CLASSES)
     assert m["frames"] == 4
-    for k in ("HOTA", "MOTA", "IDF1", "IDSW"):
+    for k in ("HOTA", "MOTA", "IDF1", "IDSW", "ids_per_identity"):
         assert k in m["tracking"]["all"]
     assert set(m["tracking"]["per_class"]) == set(UNDERWATER_CLASSES)
     assert set(m["counting"]["total"]["per_class"]["scallop"]) >= {"predicted", "true", "error"}

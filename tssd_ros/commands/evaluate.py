@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     for tag, (sec, _, _) in models.items():
         tr = sec["tracking"]["all"]
         print(f"{tag}: mAP {sec['detection']['mAP']:.3f}  HOTA {tr['HOTA']:.3f}  MOTA {tr['MOTA']:.3f}  "
-              f"IDF1 {tr['IDF1']:.3f}  IDSW {int(tr['IDSW'])}  count err "
+              f"IDF1 {tr['IDF1']:.3f}  IDSW {int(tr['IDSW'])}  ids/identity {tr['ids_per_identity']:.2f}  count err "
               f"{sec['counting']['total']['mean_rel_abs_error']:.3f}  score std "
               f"{sec['score_stability']['mean_score_std']:.3f}")
     print("wrote " + ", ".join(str(f) for f in files))

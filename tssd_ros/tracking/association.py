@@ -40,8 +40,10 @@ def assign_greedy(S: np.ndarray, T: float) -> tuple[np.ndarray, np.ndarray]:
     if len(rows) == 0:
         return rows, rows.copy()
     order = rows[np.lexsort((rows, -best_s[rows]))]  # S descending, then row ascending
-    _, first = np.unique(best[order], return_index=True)
-    winners = np.sort(order[first])
+    cols = best[order]
+    first = np.full(S.shape[1], len(order))
+    np.minimum.at(first, cols, np.arange(len(order)))  # each column's first (best) claim; no sort needed
+    winners = np.sort(order[first[first < len(order)]])
     return winners, best[winners]
 
 

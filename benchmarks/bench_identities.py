@@ -6,7 +6,8 @@ their threshold); every frame's detections go to all trackers at once, so they s
 held-out synthetic benchmark (benchmarks/underwater.yaml) and moving-camera clips made from URPC2020 *valid*
 stills (real seabed appearance; skipped when ../shared is absent). Scores: TrackEval HOTA / IDF1 / ID switches
 (class-agnostic, sequences joined), ids per true identity (the double-count figure), count error per class
-(OTA: confirmed identities, as the node counts; baselines: every id they output). Writes
+(OTA: identities matched count_min_hits times, as the node counts; baselines: every id they output; true:
+identities seen in count_min_hits frames). Writes
 benchmarks/results/identities.{json,md}.
 
     .venv/bin/python benchmarks/bench_identities.py [--quick]
@@ -42,9 +43,9 @@ URPC = ROOT.parent / "shared" / "data" / "urpc2020"
 class OTARun:
     """OTA with the node's rules: published ids are the confirmed ones, counted by DiveCounter."""
 
-    def __init__(self, cfg: OTAConfig, names: tuple[str, ...], frames: bool) -> None:
+    def __init__(self, cfg: OTAConfig, names: tuple[str, ...], frames: bool, count_min_hits: int) -> None:
         self.tracker, self.frames = OTATracker(cfg), frames
-        self.counter = DiveCounter(names, min_hits=cfg.min_hits)
+        self.counter = DiveCounter(names, min_hits=max(cfg.min_hits, count_min_hits))
 
     def update(self, dets: Any, t: float, img: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
         tracks = self.tracker.update(dets, t, img if self.frames else None)
@@ -77,12 +78,13 @@ class BaselineRun:
         return ids, {c: len(s) for c, s in self.seen.items()}
 
 
-def make_runs(base: OTAConfig, names: tuple[str, ...], fps: float) -> dict[str, Any]:
+def make_runs(base: OTAConfig, names: tuple[str, ...], fps: float, count_min_hits: int) -> dict[str, Any]:
+    k = count_min_hits
     return {
-        "ota-motion (node)": OTARun(base, names, True),
-        "ota-motion, no frames": OTARun(base, names, False),
-        "ota-attention (paper)": OTARun(dataclasses.replace(base, mode="attention", T=None), names, True),
-        "ota-iou": OTARun(dataclasses.replace(base, mode="iou", T=None), names, True),
+        "ota-motion (node)": OTARun(base, names, True, k),
+        "ota-motion, no frames": OTARun(base, names, False, k),
+        "ota-attention (paper)": OTARun(dataclasses.replace(base, mode="attention", T=None), names, True, k),
+        "ota-iou": OTARun(dataclasses.replace(base, mode="iou", T=None), names, True, k),
         "sort": BaselineRun("sort", names, fps),
         "bytetrack": BaselineRun("bytetrack", names, fps),
     }
@@ -96,7 +98,7 @@ def run_sequences(pipe: Pipeline, seqs: list[Any], base: OTAConfig, class_names:
     for seq in tqdm(seqs, desc=desc, unit="seq"):
         fps = float(getattr(seq, "frame_rate", 15.0) or 15.0)
         det.reset()
-        trackers = make_runs(base, names, fps)
+        trackers = make_runs(base, names, fps, min_hits)
         n = len(seq) if max_frames is None else min(len(seq), max_frames)
         res_rows: dict[str, list[np.ndarray]] = {k: [] for k in trackers}
         counts = {k: np.zeros((n, len(class_names)), np.int64) for k in trackers}
@@ -161,7 +163,7 @@ def main() -> int:
     folders = ensure_benchmark(bench)[: 2 if args.quick else None]
     seqs = [load_mot_sequence(f) for f in folders]
     names = tuple(seqs[0].class_names)
-    runs = run_sequences(pipe, seqs, base, names, base.min_hits, "synthetic", 120 if args.quick else None)
+    runs = run_sequences(pipe, seqs, base, names, pipe.count_min_hits, "synthetic", 120 if args.quick else None)
     report["synthetic"] = {"sequences": len(seqs), "frames": int(sum(len(s) for s in seqs)),
                            "trackers": summarise(runs, names)}
 
@@ -174,7 +176,7 @@ def main() -> int:
         pick = np.linspace(0, len(stills) - 1, n).astype(int)
         clips = clips_from_stills(stills.subset(pick, "urpc_valid"), 24, seed=7)
         cnames = tuple(stills.class_names)
-        runs = run_sequences(pipe, clips, base, cnames, base.min_hits, "URPC clips")
+        runs = run_sequences(pipe, clips, base, cnames, pipe.count_min_hits, "URPC clips")
         report["urpc_clips"] = {"clips": len(clips), "frames": 24 * len(clips),
                                 "trackers": summarise(runs, cnames)}
 

@@ -53,7 +53,7 @@ def main() -> int:
         stills = evaluate_stills(det, valid, limit=args.limit, progress=False)
         save_pr_curves(stills, f"{args.out}_{tag.lower()}_pr.png", f"{tag} on URPC2020 valid")
         clips = evaluate_stills(det, valid.subset(range(args.clips)), clip_len=8, progress=False)
-        opts = EvalOptions(min_hits=pipe.ota_config.min_hits, max_frames=args.frames, progress=False)
+        opts = EvalOptions(min_hits=pipe.count_min_hits, max_frames=args.frames, progress=False)
         synth, _, _ = evaluate_model(pipe, dives, dives[0].class_names, opts, tag=tag)
         res["models"][tag] = {"weights": Path(w).name, "urpc_valid": stills, "urpc_valid_clips": clips,
                               "synthetic_benchmark": synth, "seconds": round(time.time() - t0, 1)}

@@ -144,3 +144,17 @@ def test_node_parameters_map_to_ota_config():
     assert ch == {"mode": "motion", "T": None, "max_age_s": None, "min_hits": 3}
     assert ota_changes_from_params({"ota_T": 1.2, "ota_max_age_s": 2.5}) == {"T": 1.2, "max_age_s": 2.5}
     assert OTAConfig(**ch).mode == "motion"
+
+
+def test_identity_published_at_min_hits_counted_at_count_min_hits():
+    """A split identity is a double count: counting waits for more evidence than publishing."""
+    p = Pipeline(ScriptedDetector(present=lambda k: k < 7), OTAConfig(min_hits=3),
+                 config=PipelineConfig(count_min_hits=8))
+    res = run(p, 7)
+    assert res[2].published_ids() != [None]  # published at 3 matches
+    assert p.counts()["scallop"] == (0, 0)  # 7 matches < 8: never counted
+    q = Pipeline(ScriptedDetector(), OTAConfig(min_hits=3), config=PipelineConfig(count_min_hits=8))
+    res = run(q, 10)
+    assert [r.counts["scallop"][0] for r in res] == [0] * 7 + [1] * 3
+    q.set_count_min_hits(0)  # below min_hits: min_hits
+    assert q.count_min_hits == 3 and q.counter.min_hits == 3

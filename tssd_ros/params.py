@@ -89,6 +89,8 @@ PARAMS: tuple[Param, ...] = (
     Param("conf_threshold", None, "per-class confidence threshold (default: the checkpoint's)", 0.0, 1.0),
     Param("nms_iou", None, "NMS IoU threshold, keep IoU <= this (default: the checkpoint's)", 0.0, 1.0),
     _int("top_k", None, "NMS candidates and kept boxes per class (default: the checkpoint's)", 1, 5000),
+    Param("cross_class_iou", 1.0, "drop a box overlapping a higher-scoring box of another class by IoU > this "
+          "(one animal, one class); 1.0 = off", 0.0, 1.0),
     Param("class_filter", [""], "class names to report; [''] or [] = all"),
     Param("ota_mode", _OTA.mode, "OTA similarity: attention (the paper) | iou | motion", choices=OTA_MODES),
     Param("ota_T", -1.0 if _OTA.T is None else _OTA.T, "OTA match threshold T (S > T); -1 = the mode's default",
@@ -109,7 +111,8 @@ PARAMS: tuple[Param, ...] = (
     Param("ota_reid_cos", _OTA.reid_cos, "motion mode: attention cosine needed to re-identify a lost tubelet",
           -1.0, 1.0),
     Param("ota_cmc", _OTA.cmc, "motion mode: compensate camera motion (measured on the image)"),
-    _int("min_hits", _OTA.min_hits, "matches before an identity is confirmed, published and counted", 1, 1000),
+    _int("min_hits", _OTA.min_hits, "matches before an identity is confirmed and published", 1, 1000),
+    _int("count_min_hits", 10, "matches before an identity is counted (below min_hits: min_hits)", 0, 1000),
     Param("max_gap_s", 1.0, "a larger gap between frame stamps resets the temporal state", 0.0, 3600.0),
     Param("counts_file", "", "JSON file the dive's counts are saved to and restored from ('' = off)",
           read_only=True),
@@ -126,7 +129,7 @@ OTA_PARAMS = {"ota_mode": "mode", "ota_T": "T", "ota_G": "G", "ota_tub_len": "tu
               "ota_assignment": "assignment", "min_hits": "min_hits", "ota_low_score": "low_score",
               "ota_score_scale": "score_scale", "ota_app_gate": "app_gate", "ota_reid_max_age_s": "reid_max_age_s",
               "ota_reid_cos": "reid_cos", "ota_cmc": "cmc"}
-POSTPROCESS_PARAMS = ("conf_threshold", "nms_iou", "top_k", "class_filter")
+POSTPROCESS_PARAMS = ("conf_threshold", "nms_iou", "top_k", "cross_class_iou", "class_filter")
 
 
 def check(name: str, value: Any) -> Any:

@@ -40,10 +40,13 @@ class StreamingDetector(Protocol):
 
 @dataclass
 class PipelineConfig:
-    """Stream-continuity rules. max_gap_s: a larger gap between frame stamps starts a new stream."""
+    """Stream-continuity rules. max_gap_s: a larger gap between frame stamps starts a new stream.
+    count_min_hits: matches before an identity is counted (0 or below the tracker's min_hits: min_hits);
+    identities are published at min_hits, counted on more evidence, since a split identity is a double count."""
 
     max_gap_s: float = 1.0
     track: bool = True
+    count_min_hits: int = 0
 
 
 @dataclass
@@ -90,7 +93,7 @@ class Pipeline:
         self.counter = counter or DiveCounter(names, min_hits=self.ota_config.min_hits)
         for n in names:  # a restored counter from another model still shows every class
             self.counter.counted_ids.setdefault(n, set())
-        self.counter.min_hits = self.ota_config.min_hits
+        self.counter.min_hits = self.count_min_hits
         self.tracker.next_id = max(self.tracker.next_id, self.counter.next_id)
         self._stream = _StreamState()
         self.params: dict[str, Any] = {}  # the parameters it was built from (from_params)
@@ -114,13 +117,23 @@ class Pipeline:
         det = load_detector(resolve_data_path(p["weights"]), device=p["device"],
                             classes=p["classes_preset"] or None, fp16=p["fp16"],
                             conf_threshold=p["conf_threshold"], nms_iou=p["nms_iou"], top_k=p["top_k"])
-        det.set_postprocess(class_filter=class_filter_indices(p["class_filter"], det.class_names))
+        det.set_postprocess(class_filter=class_filter_indices(p["class_filter"], det.class_names),
+                            cross_class_iou=float(p["cross_class_iou"]))
         ota = OTAConfig(**ota_changes_from_params(p))
         counter = DiveCounter.load_or_new(p["counts_file"], det.class_names, ota.min_hits) if p["counts_file"] \
             else None
-        pipe = cls(det, ota, counter, PipelineConfig(max_gap_s=p["max_gap_s"]))
+        pipe = cls(det, ota, counter, PipelineConfig(max_gap_s=p["max_gap_s"], count_min_hits=p["count_min_hits"]))
         pipe.params = p
         return pipe
+
+    @property
+    def count_min_hits(self) -> int:
+        """Matches before an identity is counted: ``config.count_min_hits``, never below the tracker's min_hits."""
+        return max(int(self.config.count_min_hits), int(self.ota_config.min_hits))
+
+    def set_count_min_hits(self, value: int) -> None:
+        self.config.count_min_hits = int(value)
+        self.counter.min_hits = self.count_min_hits
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -152,7 +165,7 @@ class Pipeline:
         relayout = cfg.tub_len != self.ota_config.tub_len
         self.ota_config = cfg
         self.tracker.config = cfg
-        self.counter.min_hits = cfg.min_hits
+        self.counter.min_hits = self.count_min_hits
         if relayout:  # tubelet storage is sized by tub_len: start the tubelets afresh
             self.reset("ota_tub_len")
 

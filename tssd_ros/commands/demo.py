@@ -194,7 +194,7 @@ def _report(out: Path, dive: Path, out_bag: Path, pipe: Any, res: dict[str, Any]
     pred = np.maximum.accumulate(pred, axis=0)  # frames the node skipped keep the last count
     seq = load_mot_sequence(dive)
     true_all = true_counts_over_time([seq.targets(i) for i in range(len(seq))], len(seq.class_names),
-                                     min_frames=pipe.ota_config.min_hits)
+                                     min_frames=pipe.count_min_hits)
     true = np.stack([true_all[:, seq.class_names.index(c)] if c in seq.class_names else np.zeros(len(true_all), int)
                      for c in names], 1)
     (out / "grasp_log.jsonl").write_text("".join(json.dumps(s) + "\n" for s in grasp_log))

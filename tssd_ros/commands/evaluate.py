@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         if not w:
             continue
         pipe = pipeline_from_args(args, weights=w)
-        opts = EvalOptions(min_hits=pipe.ota_config.min_hits, min_visibility=args.min_visibility,
+        opts = EvalOptions(min_hits=pipe.count_min_hits, min_visibility=args.min_visibility,
                            min_size=args.min_size, max_frames=args.max_frames, progress=not args.quiet)
         models[tag] = evaluate_model(pipe, seqs, names, opts, tag=f"{tag}:")
     meta = {"weights": str(args.weights), "baseline": args.baseline, "data": source,

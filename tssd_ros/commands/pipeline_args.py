@@ -17,6 +17,7 @@ DEFAULT_PARAMS = "config/tssd.yaml"
 # parameter -> command-line flag
 OPTIONS = {"weights": "--weights", "device": "--device", "threads": "--threads", "classes_preset": "--classes",
            "conf_threshold": "--conf-threshold", "nms_iou": "--nms-iou", "top_k": "--top-k",
+           "cross_class_iou": "--cross-class-iou",
            "ota_mode": "--ota-mode", "min_hits": "--min-hits", "max_gap_s": "--max-gap-s"}
 
 

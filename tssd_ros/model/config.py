@@ -119,6 +119,8 @@ class PostprocessConfig:
     greedy NMS keeps boxes with IoU <= nms_iou; so a frame holds up to classes x top_k detections.
     class_filter: 0-based foreground labels to report (None: all).
     clip_boxes: clip output boxes to the image (off: the reference does not clip).
+    cross_class_iou: after the per-class NMS, a box overlapping a higher-scoring box of *another* class by IoU
+        > this is dropped (one animal, one class, one identity, one count); 1.0 = off, as the reference.
     """
 
     conf_threshold: float = 0.01
@@ -126,6 +128,7 @@ class PostprocessConfig:
     top_k: int = 200
     class_filter: tuple[int, ...] | None = None
     clip_boxes: bool = False
+    cross_class_iou: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

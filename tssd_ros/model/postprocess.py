@@ -49,7 +49,8 @@ def detect(
     """One frame: loc (P, 4), conf logits (P, C), priors (P, 4) -> (boxes_norm (N, 4), scores (N,), labels (N,)).
 
     softmax over classes; for each foreground class independently: scores > conf_threshold, the top_k highest
-    are NMS candidates, greedy NMS keeps IoU <= nms_iou (normalised unclipped boxes). Output is grouped by class
+    are NMS candidates, greedy NMS keeps IoU <= nms_iou (normalised unclipped boxes); then, if
+    ``cross_class_iou`` < 1, the same greedy rule across classes at that IoU. Output is grouped by class
     (ascending label) and by descending score inside a class, as the reference's (classes, top_k) table.
     Labels are 0-based foreground indices.
     """
@@ -72,7 +73,14 @@ def detect(
     cand = boxes.float()[idx]  # (G, k, 4)
     keep = greedy_nms_sorted(cand, valid, cfg.nms_iou)
     g, j = keep.nonzero(as_tuple=True)  # row-major: class ascending, score descending
-    return cand[g, j], vals[g, j], cls[g]
+    out_boxes, out_scores = cand[g, j], vals[g, j]
+    if cfg.cross_class_iou < 1.0 and len(g) > 1:
+        order = torch.argsort(out_scores, descending=True, stable=True)
+        kept = greedy_nms_sorted(out_boxes[order][None], torch.ones(1, len(order), dtype=torch.bool,
+                                                                     device=order.device), cfg.cross_class_iou)[0]
+        sel = torch.sort(order[kept]).values  # back to class-then-score order
+        g, out_boxes, out_scores = g[sel], out_boxes[sel], out_scores[sel]
+    return out_boxes, out_scores, cls[g]
 
 
 def roi_grid(boxes: torch.Tensor, height: int, width: int, out: int = 7) -> torch.Tensor:

@@ -209,6 +209,8 @@ class TssdNode(Node):
             for p in params:
                 if p.name == "max_gap_s":
                     self.pipeline.config.max_gap_s = float(p.value)
+                elif p.name == "count_min_hits":
+                    self.pipeline.set_count_min_hits(int(p.value))
 
     def _apply_postprocess(self, values: dict[str, Any]) -> None:
         changes: dict[str, Any] = {}

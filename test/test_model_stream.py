@@ -212,3 +212,16 @@ def test_attention_mode_of_vgg_and_mobile_models():
         assert TSSD(DetectorConfig(), init_weights=False).appearance_mode == "attention"
         assert TSSD(DetectorConfig(temporal="none"), init_weights=False).appearance_mode == "feature_mean"
         assert TSSD(tiny_config(), init_weights=False).appearance_mode == "feature_mean"
+
+
+def test_cross_class_suppression_keeps_one_class_per_animal():
+    """Two priors on one animal, one scored urchin, one starfish: per-class NMS keeps both (the reference);
+    cross_class_iou keeps the higher score only; a distant box of another class is untouched."""
+    priors = torch.tensor([[0.3, 0.3, 0.2, 0.2], [0.31, 0.3, 0.2, 0.2], [0.8, 0.8, 0.1, 0.1]])
+    loc = torch.zeros(3, 4)
+    conf = torch.full((3, 5), -5.0)
+    conf[0, 1], conf[1, 4], conf[2, 4] = 3.0, 2.0, 2.0  # urchin-like, starfish on the same animal, starfish far
+    b, s, lab = detect(loc, conf, priors, PostprocessConfig(conf_threshold=0.3))
+    assert lab.tolist() == [0, 3, 3]
+    b, s, lab = detect(loc, conf, priors, PostprocessConfig(conf_threshold=0.3, cross_class_iou=0.5))
+    assert lab.tolist() == [0, 3] and float(b[1, 0]) > 0.7  # grouped by class; the far starfish stays

@@ -59,7 +59,7 @@ def test_live_demo_runs_the_nodes_and_matches_the_offline_replay(toy_weights, tm
     require_ros()
     offline, live = tmp_path / "offline", tmp_path / "live"
     assert tssd(["demo", "--offline", "--out", str(offline), "--weights", str(toy_weights), "--frames", "10"]) == 0
-    assert tssd(["demo", "--out", str(live), "--weights", str(toy_weights), "--frames", "10", "--rate", "0.3"]) == 0
+    assert tssd(["demo", "--out", str(live), "--weights", str(toy_weights), "--frames", "10", "--rate", "0.2"]) == 0
     text = capsys.readouterr().out
     assert "live nodes over DDS: 10 of 10 frames processed" in text, text
     got, want = check_outputs(live, 10), bag_messages(offline / "output_bag")

@@ -158,3 +158,10 @@ def test_identity_published_at_min_hits_counted_at_count_min_hits():
     assert [r.counts["scallop"][0] for r in res] == [0] * 7 + [1] * 3
     q.set_count_min_hits(0)  # below min_hits: min_hits
     assert q.count_min_hits == 3 and q.counter.min_hits == 3
+
+
+def test_warm_up_leaves_no_state():
+    det = ScriptedDetector()
+    p = Pipeline(det, OTAConfig(min_hits=3))
+    p.warm_up((120, 160))
+    assert det.resets == 1 and p.tracker.frame_count == 0 and p.counts()["scallop"] == (0, 0)

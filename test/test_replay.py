@@ -47,7 +47,7 @@ def test_replay_writes_one_record_per_frame_with_identities(toy_weights, toy_bag
     bag, frames = toy_bag
     out = tmp_path / "dets.jsonl"
     counts = tmp_path / "counts.json"
-    assert tssd(["replay", str(bag), "--weights", str(toy_weights), "--jsonl", str(out), "--min-hits", "3",
+    assert tssd(["replay", str(bag), "--weights", str(toy_weights), "--jsonl", str(out), "--min-hits", "3", "--count-min-hits", "3",
                  "--counts", str(counts)]) == 0
     recs = read_jsonl(out)
     assert [r["frame"] for r in recs] == list(range(len(frames)))
@@ -72,11 +72,12 @@ def test_live_node_gives_the_same_answers_as_replay(toy_weights, toy_bag, tmp_pa
     bag, frames = toy_bag
     out = tmp_path / "dets.jsonl"
     assert tssd(["replay", str(bag), "--params", str(PARAMS), "--weights", str(toy_weights), "--jsonl", str(out),
-                 "--min-hits", "3"]) == 0
+                 "--min-hits", "3", "--count-min-hits", "3"]) == 0
     offline = read_jsonl(out)
     ns = "/replay_eq"
     # the node gets the same file (it applies in any namespace) and the same overrides
-    with node_process("tssd_node", params={"weights": str(toy_weights), "reliability": "reliable", "min_hits": 3},
+    with node_process("tssd_node", params={"weights": str(toy_weights), "reliability": "reliable", "min_hits": 3,
+                                           "count_min_hits": 3},
                       namespace=ns, log_path=tmp_path / "node.log", params_file=PARAMS):
         h = Harness(ns)
         try:

@@ -194,7 +194,7 @@ def test_identities_counts_resets_and_restart(toy_weights, tmp_path, harness):
     ns = "/n4"
     counts_file = tmp_path / "dive.json"
     params = {"weights": str(toy_weights), "reliability": "reliable", "counts_file": str(counts_file),
-              "min_hits": 3, "max_gap_s": 1.0}
+              "min_hits": 3, "count_min_hits": 3, "max_gap_s": 1.0}
     log = tmp_path / "node.log"
     with node_process("tssd_node", params=params, namespace=ns, log_path=log):
         h = harness(ns)

@@ -131,6 +131,13 @@ class Pipeline:
         """Matches before an identity is counted: ``config.count_min_hits``, never below the tracker's min_hits."""
         return max(int(self.config.count_min_hits), int(self.ota_config.min_hits))
 
+    def warm_up(self, shape: tuple[int, int] = (480, 640)) -> None:
+        """One detector step on a blank frame, then a clean state: the first inference pays for lazy
+        initialisation (allocations, kernel selection), which would otherwise make the first camera frame late
+        and drop the next one. Tubelets and counts are not touched."""
+        self.detector.step(np.zeros((*shape, 3), np.uint8))
+        self.detector.reset()
+
     def set_count_min_hits(self, value: int) -> None:
         self.config.count_min_hits = int(value)
         self.counter.min_hits = self.count_min_hits

@@ -116,6 +116,7 @@ class TssdNode(Node):
         super().__init__("tssd_node", **kwargs)
         values = declare_parameter_table(self)
         self.pipeline = Pipeline.from_params(values)  # the offline tools build theirs the same way
+        self.pipeline.warm_up()  # before any subscription: the first camera frame is not late
         self.detector = self.pipeline.detector
         self.counts_file = values["counts_file"]
         weights = values["weights"]

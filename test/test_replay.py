@@ -47,8 +47,8 @@ def test_replay_writes_one_record_per_frame_with_identities(toy_weights, toy_bag
     bag, frames = toy_bag
     out = tmp_path / "dets.jsonl"
     counts = tmp_path / "counts.json"
-    assert tssd(["replay", str(bag), "--weights", str(toy_weights), "--jsonl", str(out), "--min-hits", "3", "--count-min-hits", "3",
-                 "--counts", str(counts)]) == 0
+    assert tssd(["replay", str(bag), "--weights", str(toy_weights), "--jsonl", str(out), "--min-hits", "3",
+                 "--count-min-hits", "3", "--counts", str(counts)]) == 0
     recs = read_jsonl(out)
     assert [r["frame"] for r in recs] == list(range(len(frames)))
     assert np.all(np.diff([r["stamp"] for r in recs]) > 0)

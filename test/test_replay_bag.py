@@ -53,7 +53,8 @@ def read_all(path):
 
 
 def replay(bag, out, weights, *extra):
-    return tssd(["replay", str(bag), "--weights", str(weights), "--out", str(out), "--min-hits", "3", "--count-min-hits", "3", *extra])
+    return tssd(["replay", str(bag), "--weights", str(weights), "--out", str(out), "--min-hits", "3",
+                 "--count-min-hits", "3", *extra])
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])

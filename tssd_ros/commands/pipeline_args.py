@@ -18,7 +18,8 @@ DEFAULT_PARAMS = "config/tssd.yaml"
 OPTIONS = {"weights": "--weights", "device": "--device", "threads": "--threads", "classes_preset": "--classes",
            "conf_threshold": "--conf-threshold", "nms_iou": "--nms-iou", "top_k": "--top-k",
            "cross_class_iou": "--cross-class-iou",
-           "ota_mode": "--ota-mode", "min_hits": "--min-hits", "count_min_hits": "--count-min-hits", "max_gap_s": "--max-gap-s"}
+           "ota_mode": "--ota-mode", "min_hits": "--min-hits", "count_min_hits": "--count-min-hits",
+           "max_gap_s": "--max-gap-s"}
 
 
 def add_pipeline_args(p: argparse.ArgumentParser, weights_required: bool = False) -> None:

@@ -28,8 +28,9 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tssd_ros.data.sequence import mark_difficult  # noqa: E402
 from tssd_ros.eval.counting import count_error, true_counts_over_time  # noqa: E402
-from tssd_ros.eval.report import SequenceRun, _mot_rows, label_map, tracking_metrics  # noqa: E402
+from tssd_ros.eval.report import EvalOptions, SequenceRun, _mot_rows, label_map, tracking_metrics  # noqa: E402
 from tssd_ros.params import load_params, ota_changes_from_params  # noqa: E402
 from tssd_ros.pipeline import Pipeline  # noqa: E402
 from tssd_ros.tracking.counting import DiveCounter  # noqa: E402
@@ -95,6 +96,7 @@ def run_sequences(pipe: Pipeline, seqs: list[Any], base: OTAConfig, class_names:
     det, names = pipe.detector, tuple(pipe.class_names)
     lmap = label_map(names, class_names)
     runs: dict[str, list[SequenceRun]] = {}
+    opts = EvalOptions()  # ignore regions as `tssd eval` marks them (tiny or mostly hidden animals)
     for seq in tqdm(seqs, desc=desc, unit="seq"):
         fps = float(getattr(seq, "frame_rate", 15.0) or 15.0)
         det.reset()
@@ -104,7 +106,7 @@ def run_sequences(pipe: Pipeline, seqs: list[Any], base: OTAConfig, class_names:
         counts = {k: np.zeros((n, len(class_names)), np.int64) for k in trackers}
         gt_rows, gt_frames = [], []
         for i in range(n):
-            img, gt = seq.image(i), seq.targets(i)
+            img, gt = seq.image(i), mark_difficult(seq.targets(i), opts.min_visibility, opts.min_size)
             gt_frames.append(gt)
             if len(gt):
                 gt_rows.append(np.column_stack([_mot_rows(i + 1, gt.ids, gt.boxes, (~gt.ignore).astype(float)),
@@ -121,7 +123,7 @@ def run_sequences(pipe: Pipeline, seqs: list[Any], base: OTAConfig, class_names:
                     j = lmap[names.index(cname)]
                     if j >= 0:
                         counts[k][i, j] = v
-        true = true_counts_over_time(gt_frames, len(class_names), min_hits)
+        true = true_counts_over_time(gt_frames, len(class_names), min_hits, opts.count_min_visibility, opts.min_size)
         g = np.concatenate(gt_rows) if gt_rows else np.zeros((0, 8))
         for k in trackers:
             r = np.concatenate(res_rows[k]) if res_rows[k] else np.zeros((0, 8))

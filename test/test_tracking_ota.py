@@ -217,7 +217,7 @@ def _scroll_run(mode: str) -> tuple[list[int], list[tuple[float, float]]]:
 def test_motion_mode_bridges_dropped_frames_on_scrolling_scene():
     seen, vel = _scroll_run("motion")
     assert seen == [0] * 7
-    assert vel[-1] == pytest.approx((150.0, 0.0), abs=1e-6)
+    assert vel[-1] == pytest.approx((150.0, 0.0), abs=0.05)  # the Kalman filter's estimate, px/s
     for mode in ("attention", "iou"):
         seen, _ = _scroll_run(mode)
         assert len(set(seen)) > 1  # 45 px jump on a 40 px box: no overlap with the last box

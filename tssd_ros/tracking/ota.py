@@ -80,7 +80,8 @@ class OTAConfig:
     missing_attention: what ``attention`` (and ``motion`` with appearance) do when detections carry no
         attention vectors: ``raise`` an InputError, or ``iou``: use the box term alone for that frame.
     fps: frame rate assumed when ``update`` gets no timestamp (drives velocity in px/s and max_age_s).
-    motion_window: rows of the least-squares velocity reported in ``Track.velocity``.
+    motion_window: rows of the least-squares velocity reported in ``Track.velocity`` (attention and iou modes;
+        the motion mode reports its Kalman filter's, already estimated).
     Motion mode only (tssd_ros.tracking.motion):
     low_score: normalised score above which a detection may extend a track in the second stage.
     score_scale: scores are divided by it before G and low_score apply; 0 = the largest seen (>= 1).
@@ -355,7 +356,9 @@ class OTATracker:
         st, cfg = self._store, self.config
         n = len(detections)
         vel = np.zeros((n, 2))
-        if len(has):
+        if len(has) and cfg.mode == "motion":  # the Kalman filter's centre velocity: already estimated
+            vel[has] = st.kx[det_slot[has], 4:6]
+        elif len(has):
             v = st.velocity(det_slot[has], cfg.motion_window)
             vel[has] = (v[:, :2] + v[:, 2:]) / 2
         table = detections.class_names

@@ -41,7 +41,6 @@ from rcl_interfaces.msg import (
 from rclpy.exceptions import (
     InvalidParameterTypeException,
     InvalidParameterValueException,
-    ParameterUninitializedException,
 )
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -142,12 +141,8 @@ class GraspSelectorNode(Node):
 
     # ------------------------------------------------------------------ parameters
     def _value(self, name: str, pending: dict[str, object]):
-        if name in pending:
-            return pending[name]
-        try:
-            return self.get_parameter(name).value
-        except ParameterUninitializedException:
-            return None
+        """The value being set, else the current one (every parameter holds one: declare_initialised)."""
+        return pending[name] if name in pending else self.get_parameter(name).value
 
     def _config(self, pending: dict[str, object]) -> SelectorConfig:
         """SelectorConfig from the current parameters overlaid with the ones being set."""

@@ -10,7 +10,9 @@ stills (real seabed appearance; skipped when ../shared is absent). Scores: Track
 identities seen in count_min_hits frames). Writes
 benchmarks/results/identities.{json,md}.
 
-    .venv/bin/python benchmarks/bench_identities.py [--quick]
+    .venv/bin/python benchmarks/eval_identities.py [--quick]
+
+Not part of `make bench` (an evaluation, like eval_detector.py: about 4 min on 2 cores).
 """
 
 from __future__ import annotations

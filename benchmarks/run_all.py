@@ -1,7 +1,9 @@
 """`make bench`: run every benchmark script in this folder (bench_*.py) in one process tree, in order.
 
 Speed and memory claims are checked here, not in unit tests; each script prints a table and writes
-benchmarks/results/<name>.json (and PNGs where a plot says more). Ratios are only compared within one run.
+benchmarks/results/<name>.json (and PNGs where a plot says more); then ``targets.py`` compares every figure
+with its target (benchmarks/results/targets.md) and the exit status is 1 on a miss. Ratios are only compared
+within one run.
 """
 
 from __future__ import annotations
@@ -27,9 +29,13 @@ def main() -> int:
         print(f"=== {s.name}: {'ok' if r.returncode == 0 else 'FAILED'} in {time.time() - t0:.0f} s", flush=True)
         if r.returncode:
             failed.append(s.name)
+    print("\n=== targets ===", flush=True)
+    import targets  # beside this file
+
+    missed = targets.main([])
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if failed or missed else 0
 
 
 if __name__ == "__main__":

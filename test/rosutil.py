@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,13 +22,13 @@ def require_ros() -> None:
 
 def executable(name: str) -> str:
     """Path of a package executable (entry point), as installed by `make env` or colcon."""
-    cand = Path(sys.executable).parent / name
-    if cand.exists():
-        return str(cand)
-    found = shutil.which(name)
-    if not found:
-        pytest.fail(f"executable {name} not found: run `make env`")
-    return found
+    from tssd_ros.errors import TssdError
+    from tssd_ros.ros.launcher import executable as find
+
+    try:
+        return find(name)
+    except TssdError as e:
+        pytest.fail(str(e))
 
 
 @contextmanager

@@ -188,6 +188,13 @@ def ros_params_section(doc: Any, path: Path, node_name: str = NODE_NAME) -> dict
     raise InputError(f"{path}: no '/**: ros__parameters:' (or '{node_name}:') section")
 
 
+def read_ros_params(path: str | Path, node_name: str = NODE_NAME) -> dict[str, Any]:
+    """The ``ros__parameters`` of ``node_name`` (or ``/**``) in a ROS params YAML file, unchecked."""
+    from tssd_ros.paths import read_yaml
+
+    return ros_params_section(read_yaml(path, "params file"), Path(path), node_name)
+
+
 def load_params(source: str | Path | Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
     """Every parameter: the defaults, then a ROS params YAML (or a dict), then ``overrides`` (None = keep);
     each value checked. The result is what the node would run with."""
@@ -196,9 +203,7 @@ def load_params(source: str | Path | Mapping[str, Any] | None = None, **override
     if isinstance(source, Mapping):
         given = dict(source)
     elif source is not None:
-        from tssd_ros.paths import read_yaml
-
-        given = ros_params_section(read_yaml(source, "params file"), Path(source))
+        given = read_ros_params(source)
     given.update({k: v for k, v in overrides.items() if v is not None})
     for name, value in given.items():
         values[name] = check(name, value)

@@ -126,14 +126,13 @@ def _offline(pipe: Any, dive: Path, out: Path, out_bag: Path) -> dict[str, Any]:
     from tqdm import tqdm
 
     from tssd_ros.bag.reader import read_frames
-    from tssd_ros.params import ros_params_section
-    from tssd_ros.paths import read_yaml, share_dir
+    from tssd_ros.params import read_ros_params
+    from tssd_ros.paths import share_dir
     from tssd_ros.ros.replay_bag import ReplayBagOut
     from tssd_ros.video import VideoOut
     from tssd_ros.viz import draw_detections
 
-    grasp_file = share_dir() / "config" / "grasp_selector.yaml"
-    grasp = ros_params_section(read_yaml(grasp_file), grasp_file, "grasp_selector")
+    grasp = read_ros_params(share_dir() / "config" / "grasp_selector.yaml", "grasp_selector")
     count, frames = read_frames(dive / "bag")
     video = VideoOut(out / "annotated.mp4")
     sheet = []

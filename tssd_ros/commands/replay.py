@@ -17,7 +17,6 @@ import json
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 from tssd_ros.commands.pipeline_args import add_pipeline_args, pipeline_from_args
 from tssd_ros.errors import InputError, TssdError
@@ -43,18 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _grasp_params(path: str) -> dict[str, Any]:
-    from tssd_ros.params import ros_params_section
-    from tssd_ros.paths import read_yaml, resolve_data_path
-
-    p = resolve_data_path(path)
-    return ros_params_section(read_yaml(p, "grasp params file"), p, "grasp_selector")
-
-
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tssd_ros.bag.reader import image_topics, read_frames
+    from tssd_ros.params import read_ros_params
+    from tssd_ros.paths import resolve_data_path
     from tssd_ros.records import bad_frame_record, frame_record
     from tssd_ros.video import VideoOut
     from tssd_ros.viz import draw_detections
@@ -63,17 +56,18 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("nothing to write: give --out OUT_BAG (and/or --jsonl FILE, --video FILE.mp4)")
     if args.out and str(args.out).endswith(".jsonl"):
         raise InputError(f"--out is the output bag folder; for JSON lines use --jsonl {args.out}")
-    grasp = _grasp_params(args.grasp_params) if args.out else {}
+    grasp = read_ros_params(resolve_data_path(args.grasp_params), "grasp_selector") if args.out else {}
     pipe = pipeline_from_args(args)
     count, frames = read_frames(args.bag, args.topic)
-    topic = args.topic or next(iter(image_topics(args.bag)))
+    topics = image_topics(args.bag)
+    topic = args.topic or next(iter(topics))
     bad = 0
     with ExitStack() as stack:
         bag_out = jsonl = video = None
         if args.out:
             from tssd_ros.ros.replay_bag import ReplayBagOut
 
-            msgtype = image_topics(args.bag)[topic]
+            msgtype = topics[topic]
             bag_out = stack.enter_context(ReplayBagOut(
                 args.out, pipe.class_names, pipe.detector.postprocess.conf_threshold, grasp, args.storage,
                 annotated=args.annotated, images=(topic, msgtype) if args.images else None))

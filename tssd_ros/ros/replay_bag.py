@@ -82,8 +82,3 @@ class ReplayBagOut:
             self._put("/grasp_target/point", grasp.point, t)
         self._put("/grasp_status", grasp.status, t)
         self.grasp_states[out.state] = self.grasp_states.get(out.state, 0) + 1
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """Messages written per topic."""
-        return dict(self.writer.counts)

@@ -1,10 +1,11 @@
-"""`make bench`'s verdict: every speed figure against its target, from the JSON the benchmark scripts wrote.
+"""`make bench`'s and `make soak`'s verdict: every figure against its target, from the JSON the scripts wrote.
 
 Why: a benchmark that only prints numbers lets a regression through. Ratios are taken within one script's run
 (the machines are shared and noisy); absolute frame rates only as floors. A figure that was not measured is a
-miss. Writes benchmarks/results/targets.{json,md}; exit status 1 on any miss.
+miss. Writes benchmarks/results/targets.{json,md} (with --soak: soak_targets.{json,md}); exit status 1 on any
+miss.
 
-    .venv/bin/python benchmarks/targets.py [RESULTS_DIR]
+    .venv/bin/python benchmarks/targets.py [--soak] [RESULTS_DIR]
 """
 
 from __future__ import annotations
@@ -52,6 +53,26 @@ TARGETS = (
            lambda d: min(r["fps_wall"] for r in d["results"] if r["size"] == "640x480"), ">=", 20.0),
 )
 
+_END, _KILL, _BAD = (lambda k: (lambda d: d["endurance"][k])), (lambda k: (lambda d: d["kill9"][k])), \
+    (lambda k: (lambda d: d["bad_input"][k]))
+SOAK_TARGETS = (
+    Target("endurance: node alive after the dive (1 = yes)", "soak.json", _END("node_alive"), ">=", 1),
+    Target("endurance: RSS growth after the first 1000 frames (MB)", "soak.json", _END("rss_growth_mb"), "<=", 10.0),
+    Target("endurance: latency p95, last 1000 / first 1000 answers", "soak.json",
+           _END("latency_p95_last_over_first"), "<=", 1.25),
+    Target("endurance: identities reused", "soak.json", lambda d: len(d["endurance"]["identities_reused"]), "<=", 0),
+    Target("kill -9: restored counts - counts one save period before the kill", "soak.json",
+           lambda d: d["kill9"]["counts_restored"] - d["kill9"]["counts_required"], ">=", 0),
+    Target("kill -9: identities after the restart continue (1 = all new)", "soak.json", _KILL("ids_continue"), ">=", 1),
+    Target("bad input: node alive (1 = yes)", "soak.json", _BAD("node_alive"), ">=", 1),
+    Target("bad input: garbage frames not in /diagnostics frames_bad", "soak.json",
+           lambda d: abs(d["bad_input"]["frames_bad"] - d["bad_input"]["bad_sent"]), "<=", 0),
+    Target("bad input: good frames unanswered (VGA, 1080p, 16-bit)", "soak.json",
+           lambda d: sum(d["bad_input"]["good_sent"].values()) - sum(d["bad_input"]["good_answered"].values()),
+           "<=", 0),
+    Target("soak wall time (s)", "soak.json", lambda d: d["wall_s"], "<=", 600.0),
+)
+
 
 def check(results: Path = RESULTS, targets: tuple[Target, ...] = TARGETS) -> list[dict[str, Any]]:
     """One row per target: value (None if not measured), target and whether it is met."""
@@ -67,17 +88,20 @@ def check(results: Path = RESULTS, targets: tuple[Target, ...] = TARGETS) -> lis
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    args = list(sys.argv[1:] if argv is None else argv)
+    soak = "--soak" in args
+    args = [a for a in args if a != "--soak"]
     results = Path(args[0]) if args else RESULTS
-    rows = check(results)
+    rows = check(results, SOAK_TARGETS if soak else TARGETS)
+    name = "soak_targets" if soak else "targets"
     lines = ["| figure | measured | target | |", "|---|---|---|---|"]
     for r in rows:
         v = "not measured" if r["value"] is None else f"{r['value']:.3g}"
         verdict = "ok" if r["met"] else "MISS"
         lines.append(f"| {r['name']} ({r['source']}) | {v} | {r['op']} {r['target']:g} | {verdict} |")
     table = "\n".join(lines)
-    (results / "targets.md").write_text(table + "\n")
-    (results / "targets.json").write_text(json.dumps(rows, indent=1))
+    (results / f"{name}.md").write_text(table + "\n")
+    (results / f"{name}.json").write_text(json.dumps(rows, indent=1))
     print(table)
     missed = [r["name"] for r in rows if not r["met"]]
     if missed:

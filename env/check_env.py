@@ -6,6 +6,7 @@ from pathlib import Path
 
 try:
     import cv2  # noqa: F401
+    import onnxruntime  # noqa: F401
     import rclpy  # noqa: F401
     import rosbags  # noqa: F401
     import sensor_msgs.msg  # noqa: F401

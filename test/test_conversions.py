@@ -29,6 +29,24 @@ def test_colour_encodings_round_trip(bgr, enc):
     np.testing.assert_array_equal(out, bgr)
 
 
+@pytest.mark.parametrize("enc", ["bgr16", "rgb16", "bgra16", "rgba16"])
+@pytest.mark.parametrize("bigendian", [False, True])
+def test_16_bit_encodings_keep_the_high_byte(bgr, enc, bigendian):
+    msg = image_msg(bgr, 1.0, encoding=enc, bigendian=bigendian)
+    data = bytearray(msg.data)  # scramble the low bytes: only the high byte of each value may count
+    low = slice(1 if bigendian else 0, None, 2)
+    data[low] = bytes(255 - b for b in data[low])
+    msg.data = bytes(data)
+    np.testing.assert_array_equal(conv.image_to_bgr(msg), bgr)
+
+
+def test_mono16_becomes_grey_bgr(bgr):
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    out = conv.image_to_bgr(image_msg(bgr, 1.0, encoding="mono16"))
+    assert out.shape == bgr.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[..., 0], grey)
+
+
 def test_mono8_becomes_grey_bgr(bgr):
     grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     out = conv.image_to_bgr(image_msg(bgr, 1.0, encoding="mono8"))

@@ -56,7 +56,7 @@ def test_step_equals_batched_unroll(det):
     det.reset()
     for f in fs:
         d = det.step(f)
-    b, s, lab = detect(clip["loc"][0, -1], clip["conf"][0, -1], det.model.priors, det.postprocess)
+    b, s, lab = detect(clip["loc"][0, -1], clip["conf"][0, -1].softmax(-1), det.model.priors, det.postprocess)
     np.testing.assert_allclose(d.scores, s.numpy(), atol=1e-5)
     np.testing.assert_array_equal(d.labels, lab.numpy())
 
@@ -152,7 +152,7 @@ def test_vectorised_nms_equals_sequential_greedy(thr, nms, top_k):
     loc = torch.randn(p, 4, generator=g) * 0.5
     conf = torch.randn(p, 5, generator=g) * 2
     ref = reference_nms_detect(loc, conf, priors, thr, nms, top_k)
-    b, s, lab = detect(loc, conf, priors, PostprocessConfig(conf_threshold=thr, nms_iou=nms, top_k=top_k))
+    b, s, lab = detect(loc, conf.softmax(-1), priors, PostprocessConfig(conf_threshold=thr, nms_iou=nms, top_k=top_k))
     assert len(ref) == len(s) > 10
     np.testing.assert_array_equal(lab.numpy(), [r[0] for r in ref])
     np.testing.assert_allclose(s.numpy(), [r[1] for r in ref], atol=1e-6)
@@ -221,7 +221,7 @@ def test_cross_class_suppression_keeps_one_class_per_animal():
     loc = torch.zeros(3, 4)
     conf = torch.full((3, 5), -5.0)
     conf[0, 1], conf[1, 4], conf[2, 4] = 3.0, 2.0, 2.0  # urchin-like, starfish on the same animal, starfish far
-    b, s, lab = detect(loc, conf, priors, PostprocessConfig(conf_threshold=0.3))
+    b, s, lab = detect(loc, conf.softmax(-1), priors, PostprocessConfig(conf_threshold=0.3))
     assert lab.tolist() == [0, 3, 3]
-    b, s, lab = detect(loc, conf, priors, PostprocessConfig(conf_threshold=0.3, cross_class_iou=0.5))
+    b, s, lab = detect(loc, conf.softmax(-1), priors, PostprocessConfig(conf_threshold=0.3, cross_class_iou=0.5))
     assert lab.tolist() == [0, 3] and float(b[1, 0]) > 0.7  # grouped by class; the far starfish stays

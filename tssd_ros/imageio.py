@@ -1,7 +1,7 @@
 """Decoding camera images (raw sensor_msgs/Image fields or compressed bytes) into BGR numpy arrays.
 
 Pure numpy/cv2, no ROS imports: tssd_node (rclpy messages) and the bag replay (rosbags messages) decode
-the same bytes the same way. The common 8-bit encodings are viewed with numpy (bgr8 without a copy);
+the same bytes the same way. The common 8- and 16-bit encodings are viewed with numpy (bgr8 without a copy);
 every malformed image raises ``InputError`` with the reason.
 """
 
@@ -12,35 +12,45 @@ import numpy as np
 
 from tssd_ros.errors import InputError
 
-# encoding -> (channels, cv2 conversion to BGR or None for a plain view)
-ENCODINGS: dict[str, tuple[int, int | None]] = {
-    "bgr8": (3, None),
-    "rgb8": (3, cv2.COLOR_RGB2BGR),
-    "mono8": (1, cv2.COLOR_GRAY2BGR),
-    "bgra8": (4, cv2.COLOR_BGRA2BGR),
-    "rgba8": (4, cv2.COLOR_RGBA2BGR),
+# encoding -> (channels, cv2 conversion to BGR or None for a plain view, bytes per channel)
+ENCODINGS: dict[str, tuple[int, int | None, int]] = {
+    "bgr8": (3, None, 1),
+    "rgb8": (3, cv2.COLOR_RGB2BGR, 1),
+    "mono8": (1, cv2.COLOR_GRAY2BGR, 1),
+    "bgra8": (4, cv2.COLOR_BGRA2BGR, 1),
+    "rgba8": (4, cv2.COLOR_RGBA2BGR, 1),
+    # 16-bit cameras: the high byte of each channel (as cv_bridge's 16->8 bit conversion scales)
+    "bgr16": (3, None, 2),
+    "rgb16": (3, cv2.COLOR_RGB2BGR, 2),
+    "mono16": (1, cv2.COLOR_GRAY2BGR, 2),
+    "bgra16": (4, cv2.COLOR_BGRA2BGR, 2),
+    "rgba16": (4, cv2.COLOR_RGBA2BGR, 2),
 }
 SUPPORTED_ENCODINGS = tuple(ENCODINGS)
 
 
-def raw_to_bgr(height: int, width: int, step: int, encoding: str, data) -> np.ndarray:
+def raw_to_bgr(height: int, width: int, step: int, encoding: str, data, bigendian: bool = False) -> np.ndarray:
     """The fields of a sensor_msgs/Image -> HxWx3 uint8 BGR (bgr8 with step == 3*width: a view)."""
     h, w, step = int(height), int(width), int(step)
     if h <= 0 or w <= 0:
         raise InputError(f"empty image ({w}x{h})")
     if encoding not in ENCODINGS:
         raise InputError(f"unsupported encoding {encoding!r} (supported: {', '.join(SUPPORTED_ENCODINGS)})")
-    ch, code = ENCODINGS[encoding]
-    if step < w * ch:
-        raise InputError(f"step {step} < width {w} x {ch} channels for {encoding}")
+    ch, code, depth = ENCODINGS[encoding]
+    row = w * ch * depth
+    if step < row:
+        raise InputError(f"step {step} < width {w} x {ch} channels x {depth} bytes for {encoding}")
     buf = np.frombuffer(data, dtype=np.uint8)
-    if buf.size < step * (h - 1) + w * ch:
+    if buf.size < step * (h - 1) + row:
         raise InputError(f"truncated {encoding} image: {buf.size} bytes for {w}x{h} with step {step}")
     if buf.size >= step * h:
         rows = buf[: step * h].reshape(h, step)
     else:  # the last row may come without its padding
         rows = np.lib.stride_tricks.as_strided(buf, shape=(h, step), strides=(step, 1), writeable=False)
-    img = rows[:, : w * ch].reshape(h, w, ch) if ch > 1 else rows[:, :w]
+    rows = rows[:, :row]
+    if depth == 2:  # keep the high byte of each (little- or big-endian) 16-bit value
+        rows = rows[:, 0::2] if bigendian else rows[:, 1::2]
+    img = rows.reshape(h, w, ch) if ch > 1 else rows
     if code is None:
         return img if img.flags.c_contiguous else np.ascontiguousarray(img)
     return cv2.cvtColor(np.ascontiguousarray(img), code)

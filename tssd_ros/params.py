@@ -18,6 +18,7 @@ from tssd_ros.tracking.ota import ASSIGNMENTS, OTA_MODES, OTAConfig
 
 NODE_NAME = "tssd_node"
 RELIABILITIES = ("best_effort", "reliable")
+BACKENDS = ("auto", "torch", "onnxruntime")  # tssd_ros.model.engine
 _OTA = OTAConfig()
 
 
@@ -86,6 +87,8 @@ PARAMS: tuple[Param, ...] = (
     Param("device", "cpu", "torch device: cpu, cuda, cuda:N", read_only=True),
     _int("threads", 0, "CPU threads for torch (0 = torch's default)", 0, 256, read_only=True),
     Param("fp16", False, "half precision (CUDA only)", read_only=True),
+    Param("backend", "auto", "inference engine: auto (ONNX Runtime on the CPU when installed, else torch) | "
+          "torch | onnxruntime (CPU, float32)", choices=BACKENDS, read_only=True),
     Param("conf_threshold", None, "per-class confidence threshold (default: the checkpoint's)", 0.0, 1.0),
     Param("nms_iou", None, "NMS IoU threshold, keep IoU <= this (default: the checkpoint's)", 0.0, 1.0),
     _int("top_k", None, "NMS candidates and kept boxes per class (default: the checkpoint's)", 1, 5000),

@@ -115,7 +115,7 @@ class Pipeline:
         if p["threads"] > 0:
             torch.set_num_threads(int(p["threads"]))
         det = load_detector(resolve_data_path(p["weights"]), device=p["device"],
-                            classes=p["classes_preset"] or None, fp16=p["fp16"],
+                            classes=p["classes_preset"] or None, fp16=p["fp16"], backend=p["backend"],
                             conf_threshold=p["conf_threshold"], nms_iou=p["nms_iou"], top_k=p["top_k"])
         det.set_postprocess(class_filter=class_filter_indices(p["class_filter"], det.class_names),
                             cross_class_iou=float(p["cross_class_iou"]))

@@ -123,7 +123,8 @@ def read_frames(path: str | Path, topic: str | None = None) -> tuple[int, Iterat
                     if conn.msgtype.endswith("CompressedImage"):
                         img = imageio.compressed_to_bgr(msg.data, msg.format)
                     else:
-                        img = imageio.raw_to_bgr(msg.height, msg.width, msg.step, msg.encoding, msg.data)
+                        img = imageio.raw_to_bgr(msg.height, msg.width, msg.step, msg.encoding, msg.data,
+                                                 bool(msg.is_bigendian))
                     yield BagFrame(i, stamp, msg.header.frame_id, img, **meta)
                 except InputError as e:
                     yield BagFrame(i, stamp, msg.header.frame_id, None, str(e), **meta)

@@ -15,7 +15,8 @@ from tssd_ros.params import BY_NAME
 
 DEFAULT_PARAMS = "config/tssd.yaml"
 # parameter -> command-line flag
-OPTIONS = {"weights": "--weights", "device": "--device", "threads": "--threads", "classes_preset": "--classes",
+OPTIONS = {"weights": "--weights", "device": "--device", "threads": "--threads", "backend": "--backend",
+           "classes_preset": "--classes",
            "conf_threshold": "--conf-threshold", "nms_iou": "--nms-iou", "top_k": "--top-k",
            "cross_class_iou": "--cross-class-iou",
            "ota_mode": "--ota-mode", "min_hits": "--min-hits", "count_min_hits": "--count-min-hits",

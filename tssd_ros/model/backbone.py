@@ -106,9 +106,9 @@ class Conv2dSame(nn.Conv2d):
         s, k = self.stride[0], self.kernel_size[0]
         if s == 1:
             return F.conv2d(x, self.weight, self.bias, 1, k // 2, 1, self.groups)
-        h, w = x.shape[-2:]
-        ph = max((-(-h // s) - 1) * s + k - h, 0)
-        pw = max((-(-w // s) - 1) * s + k - w, 0)
+        h, w = int(x.shape[-2]), int(x.shape[-1])  # plain ints: an exported graph gets constant pads
+        ph = max(((h + s - 1) // s - 1) * s + k - h, 0)
+        pw = max(((w + s - 1) // s - 1) * s + k - w, 0)
         x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
         return F.conv2d(x, self.weight, self.bias, s, 0, 1, self.groups)
 

@@ -205,11 +205,13 @@ def load_detector(
     class_filter: tuple[int, ...] | None = None,
     clip_boxes: bool | None = None,
     fp16: bool = False,
+    backend: str = "torch",
 ) -> Detector:
     """Load a project-format or reference-format checkpoint into a ready-to-step :class:`Detector`.
 
     classes: a preset name (``vid``, ``mot``, ``underwater``) or explicit names; must match the head size.
     The thresholds override the stored ones (project format) or the preset's reference settings.
+    backend: the engine that runs the network (``torch``, ``onnxruntime``, ``auto``; tssd_ros.model.engine).
     Raises CheckpointError with one actionable line on any problem.
     """
     path = Path(path)
@@ -260,4 +262,4 @@ def load_detector(
     import dataclasses
 
     post = dataclasses.replace(post, **changes)
-    return Detector(model, names, pre, post, device, fp16=fp16, metadata=meta)
+    return Detector(model, names, pre, post, device, fp16=fp16, metadata=meta, backend=backend)

@@ -14,6 +14,7 @@ import torch
 
 from tssd_ros.errors import InputError
 from tssd_ros.model.config import DetectorConfig, PostprocessConfig, PreprocessConfig
+from tssd_ros.model.engine import build_engine
 from tssd_ros.model.postprocess import detect, roi_vectors
 from tssd_ros.model.preprocess import to_blob
 from tssd_ros.model.temporal import State
@@ -39,6 +40,7 @@ class Detector:
         device: str | torch.device = "cpu",
         fp16: bool = False,
         metadata: dict | None = None,
+        backend: str = "torch",
     ) -> None:
         if len(class_names) != model.num_classes - 1:
             raise ValueError(f"{len(class_names)} class names for {model.num_classes - 1} foreground classes")
@@ -54,6 +56,13 @@ class Detector:
         self.postprocess = postprocess or PostprocessConfig()
         self.metadata = dict(metadata or {})
         self._state: State | None = None
+        self.engine = build_engine(self.model, backend, self.device, self.fp16)
+
+    @property
+    def backend(self) -> str:
+        """The engine that runs the network: ``torch`` or ``onnxruntime`` (see tssd_ros.model.engine). The
+        ``onnxruntime`` engine is exported from the weights at construction: edit them through ``torch``."""
+        return self.engine.name
 
     # ---- properties the ROS node reads ----
     @property
@@ -97,12 +106,11 @@ class Detector:
         h, w = image.shape[:2] if isinstance(image, np.ndarray) and image.ndim >= 2 else (0, 0)
         x = self.preprocess_image(image)
         with torch.inference_mode():
-            out = self.model.forward_frame(x, self._state)
+            out = self.engine(x, self._state)
             self._state = out.state
-            boxes, scores, labels = detect(out.loc[0].float(), out.conf[0], self.model.priors.float(),
-                                           self.postprocess, self.model.prior_config.variance)
-            maps = self.model.appearance_maps(out)[0].float()
-            att = roi_vectors(maps, boxes, normalize=self.model.appearance_mode == "feature_mean")
+            boxes, scores, labels = detect(out.loc, out.probs, self.model.priors.float(), self.postprocess,
+                                           self.model.prior_config.variance)
+            att = roi_vectors(out.maps, boxes, normalize=self.model.appearance_mode == "feature_mean")
             scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=boxes.device)
             px = boxes * scale
             if self.postprocess.clip_boxes:

@@ -1,4 +1,5 @@
-"""Deployment export (``torch.export`` .pt2, or a TorchScript trace), recurrent state as explicit inputs/outputs.
+"""Deployment export (``torch.export`` .pt2, a TorchScript trace, or ONNX), recurrent state as explicit
+inputs/outputs.
 
 Why explicit state: a traced graph cannot keep Python-side state; the runtime (C++/ROS) feeds back the
 returned h, c tensors each frame. Inputs: image (B, 3, S, S) preprocessed, then h0, c0, h1, c1, ... (zeros at
@@ -8,6 +9,7 @@ appearance maps (B, 3, S0, S0), then the new h0, c0, h1, c1, ...
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Callable
@@ -39,12 +41,41 @@ def _example(model: TSSD, batch: int) -> tuple[torch.Tensor, ...]:
     return (torch.zeros(batch, 3, s, s), *[t for hc in model.init_state(batch) for t in hc])
 
 
+def _state_names(model: TSSD, suffix: str = "") -> list[str]:
+    return [f"{k}{i}{suffix}" for i in range(len(model.state_shapes(1))) for k in ("h", "c")]
+
+
+def onnx_bytes(model: TSSD, batch: int = 1, opset: int = 17) -> bytes:
+    """One streaming step as an ONNX model (CPU, float32, eval mode), in memory: inputs ``image``, ``h0``,
+    ``c0``, ...; outputs ``loc``, ``probs``, ``maps``, ``h0_out``, ``c0_out``, ... Needs the ``onnx`` package.
+    The exporter is the TorchScript-based one: the graph has static shapes, like the node's input."""
+    model = model.eval()
+    was = next(model.parameters()).device
+    model = model.to("cpu")
+    buf = io.BytesIO()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(StepModule(model).eval(), _example(model, batch), buf, dynamo=False, opset_version=opset,
+                              input_names=["image", *_state_names(model)],
+                              output_names=["loc", "probs", "maps", *_state_names(model, "_out")])
+    finally:
+        model.to(was)
+    return buf.getvalue()
+
+
 def export_model(model: TSSD, path: str | os.PathLike, batch: int = 1, fmt: str = "export") -> Path:
     """Export one streaming step on CPU float32 in eval mode.
 
     fmt ``export``: ``torch.export`` program saved with ``torch.export.save`` (.pt2; for AOTInductor/ExecuTorch);
-    ``torchscript``: ``torch.jit.trace`` (deprecated in recent PyTorch but loadable from C++ libtorch).
+    ``torchscript``: ``torch.jit.trace`` (deprecated in recent PyTorch but loadable from C++ libtorch);
+    ``onnx``: :func:`onnx_bytes` written to ``path`` (ONNX Runtime, TensorRT, OpenVINO).
     """
+    if fmt == "onnx":
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(onnx_bytes(model, batch))
+        return path
     model = model.eval()
     was = next(model.parameters()).device
     model = model.to("cpu")
@@ -60,7 +91,7 @@ def export_model(model: TSSD, path: str | os.PathLike, batch: int = 1, fmt: str 
                     warnings.simplefilter("ignore", DeprecationWarning)
                     torch.jit.save(torch.jit.trace(StepModule(model), example, check_trace=False), str(path))
             else:
-                raise ValueError(f"fmt must be 'export' or 'torchscript', got {fmt!r}")
+                raise ValueError(f"fmt must be 'export', 'torchscript' or 'onnx', got {fmt!r}")
     finally:
         model.to(was)
     return path

@@ -43,23 +43,23 @@ def greedy_nms_sorted(boxes: torch.Tensor, valid: torch.Tensor, iou_threshold: f
 
 
 def detect(
-    loc: torch.Tensor, conf: torch.Tensor, priors: torch.Tensor, cfg: PostprocessConfig,
+    loc: torch.Tensor, probs: torch.Tensor, priors: torch.Tensor, cfg: PostprocessConfig,
     variances: tuple[float, float] = (0.1, 0.2),
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One frame: loc (P, 4), conf logits (P, C), priors (P, 4) -> (boxes_norm (N, 4), scores (N,), labels (N,)).
+    """One frame: loc (P, 4), class probabilities (P, C) (softmax, background first), priors (P, 4) ->
+    (boxes_norm (N, 4), scores (N,), labels (N,)).
 
-    softmax over classes; for each foreground class independently: scores > conf_threshold, the top_k highest
+    For each foreground class independently: scores > conf_threshold, the top_k highest
     are NMS candidates, greedy NMS keeps IoU <= nms_iou (normalised unclipped boxes); then, if
     ``cross_class_iou`` < 1, the same greedy rule across classes at that IoU. Output is grouped by class
     (ascending label) and by descending score inside a class, as the reference's (classes, top_k) table.
     Labels are 0-based foreground indices.
     """
-    boxes = decode(loc, priors, variances)
-    probs = F.softmax(conf.float(), dim=-1)
+    probs = probs.float()
     n_fg = probs.shape[-1] - 1
     classes = range(n_fg) if cfg.class_filter is None else sorted({int(c) for c in cfg.class_filter if 0 <= c < n_fg})
     cls = torch.as_tensor(list(classes), dtype=torch.long, device=probs.device)
-    empty = (boxes.new_zeros(0, 4), probs.new_zeros(0), torch.zeros(0, dtype=torch.long, device=probs.device))
+    empty = (probs.new_zeros(0, 4), probs.new_zeros(0), torch.zeros(0, dtype=torch.long, device=probs.device))
     if cls.numel() == 0:
         return empty
     s = probs[:, cls + 1].T  # (G, P)
@@ -70,7 +70,8 @@ def detect(
     masked = torch.where(above, s, torch.full_like(s, -1.0))
     vals, idx = masked.topk(k, dim=1, largest=True, sorted=True)
     valid = vals > cfg.conf_threshold
-    cand = boxes.float()[idx]  # (G, k, 4)
+    cand = decode(loc[idx.reshape(-1)].float(), priors[idx.reshape(-1)], variances).reshape(*idx.shape, 4)
+    # (G, k, 4): only the candidates are decoded
     keep = greedy_nms_sorted(cand, valid, cfg.nms_iou)
     g, j = keep.nonzero(as_tuple=True)  # row-major: class ascending, score descending
     out_boxes, out_scores = cand[g, j], vals[g, j]

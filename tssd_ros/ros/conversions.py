@@ -16,7 +16,6 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import (
-    BoundingBox2D,
     Detection2D,
     Detection2DArray,
     LabelInfo,
@@ -39,7 +38,8 @@ def image_to_bgr(msg: Image) -> np.ndarray:
     """sensor_msgs/Image -> HxWx3 uint8 BGR. bgr8 with step == 3*width is a zero-copy view."""
     if msg.encoding not in imageio.ENCODINGS and int(msg.height) > 0 and int(msg.width) > 0:
         return _via_cv_bridge(msg)
-    return imageio.raw_to_bgr(msg.height, msg.width, msg.step, msg.encoding, msg.data)
+    return imageio.raw_to_bgr(msg.height, msg.width, msg.step, msg.encoding, msg.data,
+                              bool(msg.is_bigendian))
 
 
 def _via_cv_bridge(msg: Image) -> np.ndarray:
@@ -96,22 +96,18 @@ def detections_to_msg(header: Header, dets: Detections, ids: Sequence[int | None
     """
     out = Detection2DArray()
     out.header = header
-    n = len(dets)
-    for i in range(n):
-        x1, y1, x2, y2 = (float(v) for v in dets.boxes[i])
-        d = Detection2D()
+    boxes = np.asarray(dets.boxes, np.float64).reshape(-1, 4)
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2.0
+    size = boxes[:, 2:] - boxes[:, :2]
+    for i in range(len(dets)):
+        d = Detection2D()  # fill the sub-messages it made: building new ones costs as much again
         d.header = header
         hyp = ObjectHypothesisWithPose()
         hyp.hypothesis.class_id = dets.class_name(i)
         hyp.hypothesis.score = float(dets.scores[i])
-        d.results = [hyp]
-        bb = BoundingBox2D()
-        bb.center.position.x = (x1 + x2) / 2.0
-        bb.center.position.y = (y1 + y2) / 2.0
-        bb.center.theta = 0.0
-        bb.size_x = x2 - x1
-        bb.size_y = y2 - y1
-        d.bbox = bb
+        d.results.append(hyp)
+        d.bbox.center.position.x, d.bbox.center.position.y = float(centre[i, 0]), float(centre[i, 1])
+        d.bbox.size_x, d.bbox.size_y = float(size[i, 0]), float(size[i, 1])
         tid = None if ids is None else ids[i]
         d.id = "" if tid is None else str(int(tid))
         out.detections.append(d)

@@ -165,7 +165,7 @@ class TssdNode(Node):
         if self.counts_file:
             self.create_timer(float(self._param("counts_save_period_s")), self._save_counts, clock=steady)
         self.get_logger().info(
-            f"tssd_node ready: {Path(weights).name} on {self._param('device')}, "
+            f"tssd_node ready: {Path(weights).name} on {self._param('device')} ({self.detector.backend}), "
             f"classes {list(self.detector.class_names)}, "
             f"input {self.sub.topic_name} ({self._param('reliability')}), counts_file={self.counts_file or 'off'}"
         )
@@ -292,7 +292,8 @@ class TssdNode(Node):
     def _publish_diagnostics(self) -> None:
         st = DiagnosticStatus(name=f"{self.get_name()}: detection", hardware_id="tssd_ros")
         values = {**self.stats.values(), "model": Path(self._param("weights")).name,
-                  "device": self._param("device"), "resets": str(self.pipeline.resets),
+                  "device": self._param("device"), "backend": self.detector.backend,
+                  "resets": str(self.pipeline.resets),
                   "last_error": self.stats.last_error}
         st.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         out_fps = float(values["processed_fps"])

@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 ROS_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( RANDOM % 100 + 1 ))} \
 	FASTRTPS_DEFAULT_PROFILES_FILE=$${FASTRTPS_DEFAULT_PROFILES_FILE:-$(CURDIR)/config/fastdds.xml}
 
-.PHONY: env test lint bench demo clean-env
+.PHONY: env test lint bench soak profile demo clean-env
 
 env: $(VENV)/.stamp-pkg
 
@@ -48,6 +48,14 @@ lint: env
 
 bench: env
 	$(ROS_ENV) $(PY) benchmarks/run_all.py
+
+# Endurance (not in `make test`): 10,000 frames through the node over DDS, kill -9 and restart, bad input.
+soak: env
+	$(ROS_ENV) $(PY) benchmarks/soak.py
+
+# Where a frame's time goes (torch profiler + py-spy on the running node): benchmarks/results/profile.md
+profile: env
+	$(ROS_ENV) $(PY) benchmarks/profile_node.py
 
 demo: env
 	$(ROS_ENV) $(PY) -m tssd_ros.cli demo

@@ -152,12 +152,15 @@ class Camera:
         return out
 
     def wait_for_node(self, timeout: float = 120.0, settle: float = 1.0) -> bool:
-        """Until the node subscribes to the images (it warms up its detector first), then ``settle`` seconds."""
+        """Until the node is up (its first /diagnostics, published once it subscribes to the images after warming
+        up its detector) and the image topic is matched, then ``settle`` seconds. The match count alone is not
+        enough: the reader of a node killed with SIGKILL stays matched until its DDS lease runs out."""
+        self.rx.diagnostics = {}
         end = time.time() + timeout
-        while time.time() < end and self.pub.get_subscription_count() == 0:
+        while time.time() < end and not (self.rx.diagnostics and self.pub.get_subscription_count() > 0):
             self._rclpy.spin_once(self.node, timeout_sec=0.1)
         self.spin(settle)
-        return self.pub.get_subscription_count() > 0
+        return bool(self.rx.diagnostics) and self.pub.get_subscription_count() > 0
 
     def spin(self, seconds: float) -> None:
         end = time.time() + seconds

@@ -138,12 +138,14 @@ def bad_input(weights: Path, cam: Camera, tmp: Path) -> dict[str, Any]:
     cam.rx = type(cam.rx)()
     assert cam.wait_for_node(), "tssd_node did not start"
     answered: dict[str, int] = defaultdict(int)
+    per_group = []
     sent_bad = 0
     for i, (name, msgs) in enumerate(good):
         n0 = len(cam.rx.det_recv)
         cam.play(msgs, 5.0, len(msgs))  # 5 Hz: the node answers every frame, none is replaced in its slot
         cam.spin(0.5)
         answered[name] += len(cam.rx.det_recv) - n0
+        per_group.append((name, len(msgs), len(cam.rx.det_recv) - n0))
         if i < len(garbage):
             cam.play(garbage[i:i + 1], 5.0, 1)
             sent_bad += 1
@@ -153,7 +155,8 @@ def bad_input(weights: Path, cam: Camera, tmp: Path) -> dict[str, Any]:
     diag = dict(cam.rx.diagnostics)
     node.stop()
     return {"node_alive": alive, "good_sent": {n: sum(len(m) for k, m in good if k == n) for n, _ in good},
-            "good_answered": dict(answered), "bad_sent": sent_bad, "frames_bad": int(diag.get("frames_bad", -1)),
+            "good_answered": dict(answered), "groups": per_group, "bad_sent": sent_bad,
+            "frames_bad": int(diag.get("frames_bad", -1)),
             "last_error": diag.get("last_error", ""), "diagnostics": diag}
 
 

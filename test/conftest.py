@@ -26,6 +26,17 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"  # real data (URPC2020, pretrained backbones); absent in a user's clone
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """Pipeline.from_params sets torch's thread count (parameter `threads`; one thread beside ONNX Runtime):
+    what a node process wants, not the tests after it."""
+    import torch
+
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def one_thread():
     """Tiny convolutions: a second thread buys nothing and, on a busy machine, costs ten times the time.

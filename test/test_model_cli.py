@@ -49,7 +49,8 @@ def test_detect_folder_of_frames(tmp_path, weights, one_thread):
         cv2.imwrite(str(folder / f"{i:04d}.{'png' if i % 2 else 'jpg'}"), f)
     (folder / "notes.txt").write_text("ignored")
     out = tmp_path / "dets.jsonl"
-    assert main(["detect", str(folder), "--weights", str(weights), "--out", str(out), "--threads", "2"]) == 0
+    assert main(["detect", str(folder), "--weights", str(weights), "--out", str(out), "--threads", "2",
+                 "--backend", "torch"]) == 0
     assert torch.get_num_threads() == 2
     check_records(read_jsonl(out), 4)
     out2 = tmp_path / "dets2.jsonl"

@@ -89,3 +89,14 @@ def test_auto_backend_and_errors():
         build_engine(det.model, "tensorrt")
     with pytest.raises(TssdError, match="use backend torch"):
         build_engine(det.model, "onnxruntime", device="cuda")
+
+
+def test_threads_go_to_onnxruntime_and_torch_keeps_one(tiny_weights):
+    """The node's pipeline: `threads` sizes ONNX Runtime's pool; torch, left with post-processing, gets one thread
+    (its idle workers would spin on the cores ONNX Runtime needs). conftest restores torch's count afterwards."""
+    from tssd_ros.pipeline import Pipeline
+
+    det = Pipeline.from_params(None, weights=str(tiny_weights), backend="onnxruntime", threads=2).detector
+    assert det.engine.threads == 2 and torch.get_num_threads() == 1
+    det = Pipeline.from_params(None, weights=str(tiny_weights), backend="torch", threads=2).detector
+    assert det.backend == "torch" and torch.get_num_threads() == 2

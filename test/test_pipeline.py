@@ -11,7 +11,7 @@ import pytest
 
 from tssd_ros.errors import InputError
 from tssd_ros.pipeline import Pipeline, PipelineConfig
-from tssd_ros.tracking.counting import DiveCounter
+from tssd_ros.tracking.counting import ID_RESERVE, DiveCounter
 from tssd_ros.tracking.ota import OTAConfig
 from tssd_ros.types import Detections
 
@@ -115,7 +115,7 @@ def test_counts_and_ids_continue_after_restart(tmp_path):
     p2 = Pipeline(ScriptedDetector(), OTAConfig(min_hits=2), restored)
     r = run(p2, 3, t0=100.0)
     assert r[-1].counts["scallop"] == (2, 1)  # restart = a new stream; the old count continues
-    assert int(r[-1].track_ids[0]) == 1  # never reissues identity 0
+    assert int(r[-1].track_ids[0]) == 1 + ID_RESERVE  # never reissues identity 0 (nor any of the reserve)
 
 
 def test_bad_images_are_rejected_without_touching_state():

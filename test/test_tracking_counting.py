@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tssd_ros.errors import TssdError
-from tssd_ros.tracking.counting import DiveCounter
+from tssd_ros.tracking.counting import ID_RESERVE, DiveCounter
 from tssd_ros.tracking.ota import OTAConfig, OTATracker
 from tssd_ros.types import Detections
 
@@ -65,7 +65,7 @@ def test_restart_continues_counts_and_next_id(tmp_path):
     counter2 = DiveCounter.load_or_new(path, NAMES)
     trk2 = OTATracker(OTAConfig(mode="iou"))
     trk2.next_id = counter2.next_id
-    assert counter2.counts["seaurchin"] == 2 and counter2.next_id == issued
+    assert counter2.counts["seaurchin"] == 2 and counter2.next_id == issued + ID_RESERVE
     run(trk2, counter2, [frame([A, FP], [0, 0])] * 6)
     assert counter2.counts["seaurchin"] == 4  # the same animals get new ids after a restart (OTA has no re-id)
     new_ids = {t.track_id for t in trk2.active_tracks()}
@@ -74,6 +74,43 @@ def test_restart_continues_counts_and_next_id(tmp_path):
     assert DiveCounter.load(path).counted_ids["seaurchin"] == counter2.counted_ids["seaurchin"]
     counter2.reset_counts()
     assert counter2.counts["seaurchin"] == 0 and counter2.next_id == trk2.next_id
+
+
+def test_ids_issued_after_the_last_save_are_never_reissued_after_a_crash(tmp_path):
+    """The node's rule (Pipeline.ids_unsaved -> save before publishing): a crash at any frame, and the restarted
+    tracker starts above every identity the dead one issued, even with no periodic save since."""
+    from tssd_ros.pipeline import Pipeline
+
+    class Replay:  # detections from a list: only the tracker and counter are under test
+        class_names = NAMES
+
+        def __init__(self, frames):
+            self.frames, self.i = frames, 0
+
+        def step(self, _img):
+            self.i += 1
+            return self.frames[(self.i - 1) % len(self.frames)]
+
+        def reset(self):
+            pass
+
+    path = tmp_path / "counts.json"
+    # a new animal every 3 frames: identities keep being issued between saves
+    frames = [frame([[10 + 40 * (k // 3), 10, 40 + 40 * (k // 3), 40]], [0]) for k in range(30)]
+    img = np.zeros((8, 8, 3), np.uint8)
+    pipe = Pipeline(Replay(frames), OTAConfig(mode="iou", min_hits=1), DiveCounter.load_or_new(path, NAMES))
+    published: set[int] = set()
+    saves = 0
+    for k in range(30):
+        res = pipe.process(img, k / 10)
+        if pipe.ids_unsaved:
+            pipe.save_counts(path)
+            saves += 1
+        published |= {i for i in res.published_ids() if i is not None}
+    assert len(published) >= 5 and saves == 1  # one save reserved enough identities for the whole run
+    # kill -9 here: no final save. The restart's tracker starts above all of them.
+    restarted = Pipeline(Replay(frames), OTAConfig(mode="iou", min_hits=1), DiveCounter.load(path))
+    assert restarted.tracker.next_id > max(published)
 
 
 @pytest.mark.parametrize("target", ["replace", "fsync", "dumps"])
@@ -102,7 +139,7 @@ def test_interrupted_save_keeps_previous_file(tmp_path, monkeypatch, target):
     monkeypatch.undo()
     assert path.read_bytes() == before
     restored = DiveCounter.load(path)
-    assert restored.counts["scallop"] == 2 and restored.next_id == 6
+    assert restored.counts["scallop"] == 2 and restored.next_id == 6 + ID_RESERVE
     assert [p.name for p in tmp_path.iterdir()] == ["counts.json"]  # no temp file left behind
 
 

@@ -85,7 +85,8 @@ PARAMS: tuple[Param, ...] = (
     Param("classes_preset", "", "class names for reference checkpoints", choices=("", "vid", "mot", "underwater"),
           read_only=True),
     Param("device", "cpu", "torch device: cpu, cuda, cuda:N", read_only=True),
-    _int("threads", 0, "CPU threads for torch (0 = torch's default)", 0, 256, read_only=True),
+    _int("threads", 0, "CPU threads for inference, torch or ONNX Runtime (0 = torch's default)", 0, 256,
+         read_only=True),
     Param("fp16", False, "half precision (CUDA only)", read_only=True),
     Param("backend", "auto", "inference engine: auto (ONNX Runtime on the CPU when installed, else torch) | "
           "torch | onnxruntime (CPU, float32)", choices=BACKENDS, read_only=True),

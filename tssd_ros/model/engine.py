@@ -70,6 +70,7 @@ class OnnxRuntimeEngine:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3
+        self.threads = opts.intra_op_num_threads
         self.session = ort.InferenceSession(onnx_bytes(model), opts, providers=["CPUExecutionProvider"])
         self._inputs = [i.name for i in self.session.get_inputs()]
         self._zeros = [t.numpy() for hc in model.init_state(1) for t in hc]

@@ -247,6 +247,8 @@ class TssdNode(Node):
         stamp = conv.stamp_to_sec(msg.header.stamp)
         with self._lock:
             res = self.pipeline.process(img, stamp)
+        if self.counts_file and self.pipeline.ids_unsaved:  # new identities: on disk before they are published
+            self._save_counts()
         if res.reset_reason:
             self.get_logger().info(f"temporal state reset: {res.reset_reason}")
         draw = self._param("publish_annotated") and self.pub_annot.get_subscription_count() > 0

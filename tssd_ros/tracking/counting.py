@@ -4,7 +4,10 @@ Why: an ROV survey reports how many scallops / sea urchins / sea cucumbers it sa
 it has been matched ``min_hits`` times (OTA's ``confirmed``; a flickering false positive seen for two frames
 never counts) and counts once however often it leaves and comes back under the same identity. The state is
 saved atomically to JSON so that a restarted node continues the dive's count and hands ``next_id`` back to
-the tracker: identities are never reissued.
+the tracker: identities are never reissued. A save reserves ``ID_RESERVE`` identities ahead (the file's
+``next_id`` is the live one plus the reserve, ``id_limit``), and the node saves again before it publishes an
+identity at or past ``id_limit`` (:attr:`tssd_ros.pipeline.Pipeline.ids_unsaved`): after a ``kill -9`` the
+restarted tracker starts above every identity the dead one ever published, not at the last periodic save.
 
 The reference (the authors' later ROV software) counted identities "matched more than 5 times"; here the
 rule is ``hits >= min_hits`` with hits including the birth, shared with ``OTAConfig.min_hits``.
@@ -26,6 +29,7 @@ from tssd_ros.tracking.ota import Track
 
 FORMAT = "tssd_ros.dive_counter"
 VERSION = 1
+ID_RESERVE = 1000  # identities reserved by each save (a restart skips at most this many)
 
 
 class DiveCounter:
@@ -37,6 +41,7 @@ class DiveCounter:
         self.class_names: tuple[str, ...] = tuple(class_names)
         self.min_hits = int(min_hits)
         self.next_id = int(next_id)
+        self.id_limit = int(next_id)  # identities below this are covered by the saved file's next_id
         self.counted_ids: dict[str, set[int]] = {c: set() for c in self.class_names}
         self.in_view: dict[str, int] = {c: 0 for c in self.class_names}
         self.updated: float | None = None
@@ -78,12 +83,12 @@ class DiveCounter:
         self.in_view = {c: 0 for c in self.counted_ids}
 
     # -- persistence -------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, reserve: int = 0) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "version": VERSION,
             "min_hits": self.min_hits,
-            "next_id": self.next_id,
+            "next_id": self.next_id + int(reserve),
             "class_names": list(self.class_names),
             "counts": self.counts,
             "counted_ids": {c: sorted(ids) for c, ids in self.counted_ids.items()},
@@ -123,13 +128,15 @@ class DiveCounter:
         out.updated = updated
         return out
 
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str], reserve: int = ID_RESERVE) -> None:
         """Atomic write: temp file in the same folder, flush + fsync, os.replace, fsync the folder.
 
-        A crash at any point leaves either the previous file or the new one, never a torn one.
+        A crash at any point leaves either the previous file or the new one, never a torn one. The file's
+        ``next_id`` is ``reserve`` above the live one; ``id_limit`` becomes that value once it is on disk.
         """
         path = Path(path)
-        text = json.dumps(self.to_dict(), indent=1, sort_keys=True)
+        limit = self.next_id + int(reserve)
+        text = json.dumps(self.to_dict(reserve), indent=1, sort_keys=True)
         folder = path.parent if str(path.parent) else Path(".")
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -149,6 +156,7 @@ class DiveCounter:
                 raise TssdError(f"cannot write counts to {path}: {e.strerror or e}") from None
             raise
         _fsync_dir(folder)
+        self.id_limit = limit
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], min_hits: int | None = None) -> DiveCounter:

@@ -39,6 +39,12 @@ def torch_profile(backend: str, frames: list, top: int = 12) -> str:
            f"{torch.get_num_threads()} threads)\n\n```\n{table}\n```\n"
 
 
+def _frame(f: str) -> str:
+    """py-spy's ``name (path/file.py:line)`` -> ``name (file.py:line)``."""
+    name, _, loc = f.partition(" (")
+    return f"{name} ({loc.rstrip(')').rsplit('/', 1)[-1]})" if loc else name
+
+
 def collapse(raw: Path, top: int = 25) -> str:
     """py-spy's raw (collapsed) stacks -> the functions with the largest inclusive share, and the threads."""
     total = 0
@@ -50,7 +56,7 @@ def collapse(raw: Path, top: int = 25) -> str:
         frames = stack.split(";")
         total += n
         threads[frames[0].split(" (")[0] + " " + frames[0].rsplit(":", 1)[-1].strip()] += n
-        for f in {f.split(" (")[0] + " (" + f.rsplit("/", 1)[-1] for f in frames[1:]}:
+        for f in {_frame(f) for f in frames[1:]}:
             incl[f] += n
     rows = [f"| {100 * n / total:5.1f}% | `{f}` |" for f, n in incl.most_common(top)]
     trows = [f"| {100 * n / total:5.1f}% | {t} |" for t, n in threads.most_common()]

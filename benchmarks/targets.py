@@ -49,6 +49,10 @@ TARGETS = (
     Target("node, latency p95 / p50", "node.json", lambda d: d["latency_ms_p95"] / d["latency_ms_p50"], "<=", 2.0),
     Target("node overloaded (backend torch, slower than 30 Hz), latency p95 / p50", "node.json",
            lambda d: d["overload"]["latency_ms_p95"] / d["overload"]["latency_ms_p50"], "<=", 2.0),
+    Target("node overloaded, frames processed + reported dropped / published", "node.json",
+           lambda d: (int(d["overload"]["node_diagnostics"]["frames_processed"])
+                      + int(d["overload"]["node_diagnostics"]["frames_dropped"])) / d["overload"]["published"],
+           ">=", 0.99),
     Target("OTA motion / SORT updates per second at 20 detections", "tracker.json",
            lambda d: d["speed"]["20"]["ota-motion"]["ratio_vs_sort"], ">=", 2.0),
     Target("synthetic dive generator at 640x480, frames/s (floor, slowest preset)", "synth.json",

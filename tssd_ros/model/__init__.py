@@ -13,7 +13,7 @@ Configuration (plain dataclasses, stored as dicts in checkpoints):
 
 Streaming detector (what the ROS node, the CLI and the evaluation use):
     load_detector(path, device="cpu", *, classes=None, conf_threshold=None, nms_iou=None, top_k=None,
-                  class_filter=None, clip_boxes=None, fp16=False) -> Detector
+                  class_filter=None, clip_boxes=None, fp16=False, backend="torch") -> Detector
         project format or the reference's bare state_dict (architecture from the keys, classes from the head
         shapes named by preset ``vid``/``mot``/``underwater``, the reference's preprocessing and thresholds).
         Problems raise tssd_ros.errors.CheckpointError with one line.
@@ -21,6 +21,8 @@ Streaming detector (what the ROS node, the CLI and the evaluation use):
         attention (N, 147): the reference's OTA vector for AC-LSTM VGG models; for models without attention
         maps the same 3x7x7 crop of the channel mean of the three lowest head-input maps, L2-normalised)
     Detector.reset(); Detector.get_state() -> list[(h, c)] | None; Detector.set_state(state)
+    Detector.backend: the engine that runs the network step (engine.build_engine: ``torch`` eager, or
+        ``onnxruntime``, the step exported to ONNX in memory; ``auto`` picks ONNX Runtime on the CPU)
     Detector.class_names, .input_size, .device, .config, .preprocess, .postprocess (mutable),
     Detector.set_postprocess(**changes) -> PostprocessConfig
     build_detector(config, class_names=None, device="cpu", preprocess=None, postprocess=None, seed=0) -> Detector
@@ -36,8 +38,8 @@ Network (training / export):
         placement of TemporalUnit = ConvAttention + ConvLSTMCell | BottleneckLSTMCell), heads.MultiBoxHead,
         priors.PriorBox / prior_config, box_coder.encode / decode / point_form,
         postprocess.detect / greedy_nms_sorted / roi_vectors.
-    export.export_model(model, path, fmt="export"|"torchscript") and export.load_exported(path): one step with the
-        recurrent state as explicit inputs/outputs.
+    export.export_model(model, path, fmt="export"|"torchscript"|"onnx") and export.load_exported(path): one step
+        with the recurrent state as explicit inputs/outputs.
 """
 
 from tssd_ros.model.checkpoint import build_detector, load_detector, save_checkpoint

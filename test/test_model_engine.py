@@ -3,6 +3,8 @@ carried), ``auto`` picks it on the CPU, and a wrong choice is one clear error.""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -36,9 +38,13 @@ def _assert_steps_equal(model, frames, atol: float = 1e-4) -> None:
                 torch.testing.assert_close(cb, ca, atol=atol, rtol=1e-4)
 
 
-@pytest.mark.parametrize("temporal", ["bottleneck_lstm", "ac_lstm", "none"])
+@pytest.mark.parametrize("temporal", ["bottleneck_lstm", "ac_lstm", "none", "stateless"])
 def test_onnxruntime_step_equals_eager(temporal):
-    model = build_detector(tiny_config(temporal=temporal), seed=3).model.eval()
+    """``stateless``: a TSSD run as its single-frame SSD (the shipped SSD): its graph has no state inputs."""
+    cfg = tiny_config(temporal="bottleneck_lstm" if temporal == "stateless" else temporal)
+    if temporal == "stateless":
+        cfg = dataclasses.replace(cfg, stateless=True)
+    model = build_detector(cfg, seed=3).model.eval()
     _assert_steps_equal(model, _frames(4, 128))
 
 

@@ -61,7 +61,7 @@ class OnnxRuntimeEngine:
         except ImportError as e:
             raise TssdError("backend onnxruntime: the onnxruntime package is not installed "
                             "(pip install onnxruntime, or use backend torch)") from e
-        from tssd_ros.model.export import onnx_bytes
+        from tssd_ros.model.export import input_names, onnx_bytes
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(threads or torch.get_num_threads())
@@ -72,12 +72,15 @@ class OnnxRuntimeEngine:
         opts.log_severity_level = 3
         self.threads = opts.intra_op_num_threads
         self.session = ort.InferenceSession(onnx_bytes(model), opts, providers=["CPUExecutionProvider"])
-        self._inputs = [i.name for i in self.session.get_inputs()]
+        # the exporter drops inputs the graph does not read (the state of a `stateless` single-frame model)
+        used = {i.name for i in self.session.get_inputs()}
+        self._inputs = [(k, name) for k, name in enumerate(input_names(model)) if name in used]
         self._zeros = [t.numpy() for hc in model.init_state(1) for t in hc]
 
     def __call__(self, x: torch.Tensor, state: State | None) -> StepOutput:
         flat = self._zeros if state is None else [t.numpy() for hc in state for t in hc]
-        feeds = dict(zip(self._inputs, [x.numpy(), *flat], strict=True))
+        arrays = [x.numpy(), *flat]
+        feeds = {name: arrays[k] for k, name in self._inputs}
         loc, probs, maps, *new = (torch.from_numpy(a) for a in self.session.run(None, feeds))
         pairs = [(new[2 * i], new[2 * i + 1]) for i in range(len(new) // 2)]
         return StepOutput(loc[0], probs[0], maps[0], pairs)

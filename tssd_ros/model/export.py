@@ -45,6 +45,11 @@ def _state_names(model: TSSD, suffix: str = "") -> list[str]:
     return [f"{k}{i}{suffix}" for i in range(len(model.state_shapes(1))) for k in ("h", "c")]
 
 
+def input_names(model: TSSD) -> list[str]:
+    """The ONNX step's input names in order: ``image``, ``h0``, ``c0``, ... (a graph may drop unused ones)."""
+    return ["image", *_state_names(model)]
+
+
 def onnx_bytes(model: TSSD, batch: int = 1, opset: int = 17) -> bytes:
     """One streaming step as an ONNX model (CPU, float32, eval mode), in memory: inputs ``image``, ``h0``,
     ``c0``, ...; outputs ``loc``, ``probs``, ``maps``, ``h0_out``, ``c0_out``, ... Needs the ``onnx`` package.
@@ -57,7 +62,7 @@ def onnx_bytes(model: TSSD, batch: int = 1, opset: int = 17) -> bytes:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(StepModule(model).eval(), _example(model, batch), buf, dynamo=False, opset_version=opset,
-                              input_names=["image", *_state_names(model)],
+                              input_names=input_names(model),
                               output_names=["loc", "probs", "maps", *_state_names(model, "_out")])
     finally:
         model.to(was)

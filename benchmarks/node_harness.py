@@ -3,9 +3,10 @@ share.
 
 The camera publishes sensor_msgs/Image with sensor-data QoS (best effort, keep last 1), as a camera driver
 does, at a fixed rate against a schedule (no drift), stamping each frame with its send time; it records every
-Detection2DArray (latency = receive time - image stamp, the identities), every /counts and /diagnostics
-message. The node runs as its own process, started from the installed executable, so its memory (RSS) and a
-``kill -9`` are real.
+Detection2DArray (latency = receive time - image stamp, where the receive time is DDS's delivery to this
+process from rclpy's message info, not when this script's loop got to it; and the identities), every /counts
+and /diagnostics message. The node runs as its own process, started from the installed executable, so its
+memory (RSS) and a ``kill -9`` are real.
 """
 
 from __future__ import annotations
@@ -112,8 +113,10 @@ class Camera:
         self.rx = Received()
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
-        def on_dets(m: Detection2DArray) -> None:
-            now = time.time()
+        def on_dets(m: Detection2DArray, info: dict[str, Any]) -> None:
+            # when DDS delivered it to this process (system clock, as the stamp): this script's own Python
+            # scheduling is not the node's latency
+            now = info["received_timestamp"] * 1e-9 if info.get("received_timestamp") else time.time()
             self.rx.det_recv.append(now)
             self.rx.det_latency.append(now - _stamp(m))
             self.rx.det_stamp.append(_stamp(m))

@@ -160,14 +160,14 @@ def test_low_score_detection_extends_a_track_but_never_starts_one():
 def test_scores_above_one_are_normalised():
     """MOT public detections score up to ~133: G applies to score / scale (the largest seen, or fixed)."""
     boxes = [[0.0, 0, 40, 40], [100, 0, 140, 40], [200, 0, 240, 40]]
-    for cfg in (motion_cfg(), motion_cfg(score_scale=100.0)):
+    for cfg in (motion_cfg(G=0.3), motion_cfg(G=0.3, score_scale=100.0)):
         trk = OTATracker(cfg)
         out = trk.update(dets(boxes, scores=[100.0, 45.0, 20.0]))  # normalised 1.0, 0.45, 0.2 (G = 0.3)
         assert ids(out) == [0, 1, -1]
         out = trk.update(dets([[1.0, 0, 41, 40], [200, 0, 240, 40]], scores=[15.0, 80.0]))
         assert ids(out) == [0, 2]  # 0.15 extends track 0 in the second stage; 0.8 starts one
     # scores in [0, 1] are used as they are (scale 1)
-    trk = OTATracker(motion_cfg())
+    trk = OTATracker(motion_cfg(G=0.3))
     assert ids(trk.update(dets(boxes, scores=[0.9, 0.31, 0.29]))) == [0, 1, -1]
 
 

@@ -11,6 +11,7 @@ memory (RSS) and a ``kill -9`` are real.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -48,6 +49,7 @@ class NodeProcess:
             cmd += ["-p", f"{k}:={str(v).lower() if isinstance(v, bool) else v}"]
         out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        atexit.register(self.stop)  # a script that fails half-way leaves no node running
 
     @property
     def alive(self) -> bool:

@@ -38,9 +38,14 @@ REUSE_GAP_S = 8.0
 RESULTS = HERE / "results"
 
 
+def _started(cam: Camera, what: str) -> None:
+    if not cam.wait_for_node():
+        raise RuntimeError(f"{what} within 120 s (see the node logs in the printed folder)")
+
+
 def endurance(weights: Path, msgs: list[Any], cam: Camera, log: Path) -> dict[str, Any]:
     node = NodeProcess("/soak", {"weights": weights}, log)
-    assert cam.wait_for_node(), "tssd_node did not start"
+    _started(cam, "tssd_node did not start")
     rss: list[tuple[int, float]] = []
 
     def sample(i: int) -> None:
@@ -86,7 +91,7 @@ def kill9(weights: Path, msgs: list[Any], cam: Camera, tmp: Path) -> dict[str, A
     params = {"weights": weights, "counts_file": counts_file, "counts_save_period_s": SAVE_S}
     node = NodeProcess("/soak", params, tmp / "node_kill1.log")
     cam.rx = type(cam.rx)()
-    assert cam.wait_for_node(), "tssd_node did not start"
+    _started(cam, "tssd_node did not start")
     cam.play(msgs, HZ, int(20 * HZ))
     cam.spin(0.3)
     t_kill = time.time()
@@ -99,7 +104,7 @@ def kill9(weights: Path, msgs: list[Any], cam: Camera, tmp: Path) -> dict[str, A
 
     cam.rx = type(cam.rx)()
     node = NodeProcess("/soak", params, tmp / "node_kill2.log")
-    assert cam.wait_for_node(), "tssd_node did not restart"
+    _started(cam, "tssd_node did not restart")
     cam.play(msgs[len(msgs) // 2:], HZ, int(10 * HZ))
     cam.spin(0.5)
     node.stop()
@@ -136,7 +141,7 @@ def bad_input(weights: Path, cam: Camera, tmp: Path) -> dict[str, Any]:
             ("bgr16 640x480", cam.image_msgs(vga, "bgr16")), ("bgr8 640x480", cam.image_msgs(vga))]
     node = NodeProcess("/soak", {"weights": weights}, tmp / "node_bad.log")
     cam.rx = type(cam.rx)()
-    assert cam.wait_for_node(), "tssd_node did not start"
+    _started(cam, "tssd_node did not start")
     answered: dict[str, int] = defaultdict(int)
     per_group = []
     sent_bad = 0

@@ -157,13 +157,22 @@ class Harness:
         return got[0] if got else None
 
     def call(self, srv_type, name: str, request=None, timeout: float = 10.0):
+        """The service's response, or None. Fast DDS can report a service available before the server's
+        response writer has matched this client (the server then logs "failed to send response (timeout)"), so
+        an unanswered request is sent again, up to three times; the services called here are idempotent."""
         cli = self.node.create_client(srv_type, name)
-        if not cli.wait_for_service(timeout_sec=timeout):
+        try:
+            if not cli.wait_for_service(timeout_sec=timeout):
+                return None
+            for _ in range(3):
+                fut = cli.call_async(request or srv_type.Request())
+                self.spin_until(fut.done, timeout / 3)
+                if fut.done():
+                    return fut.result()
+                cli.remove_pending_request(fut)
             return None
-        fut = cli.call_async(request or srv_type.Request())
-        self.spin_until(fut.done, timeout)
-        self.node.destroy_client(cli)
-        return fut.result()
+        finally:
+            self.node.destroy_client(cli)
 
     def set_params(self, node_name: str, **values):
         """Set parameters through the node's real set_parameters service; returns the results."""

@@ -138,23 +138,18 @@ class Camera:
         self.node.create_subscription(DiagnosticArray, f"{namespace}/counts", on_counts, reliable)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, reliable)
         self.pub = self.node.create_publisher(Image, f"{namespace}/image", qos_profile_sensor_data)
-        self._image_type = Image
 
     def image_msgs(self, frames: Sequence[np.ndarray], encoding: str = "bgr8") -> list[Any]:
-        """Frames as sensor_msgs/Image (bgr8, or the 16-bit ``bgr16``/``mono16`` with the value in the high byte)."""
-        import cv2
+        """Frames as sensor_msgs/Image in ``encoding`` (tssd_ros.ros.conversions.bgr_to_image)."""
+        from std_msgs.msg import Header
 
-        out = []
-        for im in frames:
-            data = im if encoding in ("bgr8", "bgr16") else cv2.cvtColor(im, cv2.COLOR_BGR2GRAY)
-            if encoding.endswith("16"):
-                data = data.astype("<u2") * 257
-            m = self._image_type(height=im.shape[0], width=im.shape[1], encoding=encoding,
-                                 step=im.shape[1] * (data.shape[2] if data.ndim == 3 else 1) * data.itemsize,
-                                 data=data.tobytes())
-            m.header.frame_id = "camera_optical_frame"
-            out.append(m)
-        return out
+        from tssd_ros.ros.conversions import bgr_to_image
+
+        return [bgr_to_image(im, Header(frame_id="camera_optical_frame"), encoding) for im in frames]
+
+    def clear(self) -> None:
+        """Forget what was received (a new phase, a new node)."""
+        self.rx = Received()
 
     def wait_for_node(self, timeout: float = 120.0, settle: float = 1.0) -> bool:
         """Until the node is up (its first /diagnostics, published once it subscribes to the images after warming

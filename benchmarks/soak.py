@@ -90,7 +90,7 @@ def kill9(weights: Path, msgs: list[Any], cam: Camera, tmp: Path) -> dict[str, A
     counts_file = tmp / "counts.json"
     params = {"weights": weights, "counts_file": counts_file, "counts_save_period_s": SAVE_S}
     node = NodeProcess("/soak", params, tmp / "node_kill1.log")
-    cam.rx = type(cam.rx)()
+    cam.clear()
     _started(cam, "tssd_node did not start")
     cam.play(msgs, HZ, int(20 * HZ))
     cam.spin(0.3)
@@ -102,7 +102,7 @@ def kill9(weights: Path, msgs: list[Any], cam: Camera, tmp: Path) -> dict[str, A
     floor = max((_total(c) for t, c in before if t <= t_kill - SAVE_S - 0.5), default=0)
     at_kill = _total(before[-1][1]) if before else 0
 
-    cam.rx = type(cam.rx)()
+    cam.clear()
     node = NodeProcess("/soak", params, tmp / "node_kill2.log")
     _started(cam, "tssd_node did not restart")
     cam.play(msgs[len(msgs) // 2:], HZ, int(10 * HZ))
@@ -140,7 +140,7 @@ def bad_input(weights: Path, cam: Camera, tmp: Path) -> dict[str, Any]:
             ("bgr8 640x480", cam.image_msgs(vga)), ("mono16 640x480", cam.image_msgs(vga, "mono16")),
             ("bgr16 640x480", cam.image_msgs(vga, "bgr16")), ("bgr8 640x480", cam.image_msgs(vga))]
     node = NodeProcess("/soak", {"weights": weights}, tmp / "node_bad.log")
-    cam.rx = type(cam.rx)()
+    cam.clear()
     _started(cam, "tssd_node did not start")
     answered: dict[str, int] = defaultdict(int)
     per_group = []

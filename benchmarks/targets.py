@@ -59,18 +59,24 @@ TARGETS = (
            lambda d: min(r["fps_wall"] for r in d["results"] if r["size"] == "640x480"), ">=", 20.0),
 )
 
-_END, _KILL, _BAD = (lambda k: (lambda d: d["endurance"][k])), (lambda k: (lambda d: d["kill9"][k])), \
-    (lambda k: (lambda d: d["bad_input"][k]))
+
+
+def _soak(phase: str, key: str) -> Callable[[dict[str, Any]], float]:
+    return lambda d: d[phase][key]
+
+
 SOAK_TARGETS = (
-    Target("endurance: node alive after the dive (1 = yes)", "soak.json", _END("node_alive"), ">=", 1),
-    Target("endurance: RSS growth after the first 1000 frames (MB)", "soak.json", _END("rss_growth_mb"), "<=", 10.0),
+    Target("endurance: node alive after the dive (1 = yes)", "soak.json", _soak("endurance", "node_alive"), ">=", 1),
+    Target("endurance: RSS growth after the first 1000 frames (MB)", "soak.json",
+           _soak("endurance", "rss_growth_mb"), "<=", 10.0),
     Target("endurance: latency p95, last 1000 / first 1000 answers", "soak.json",
-           _END("latency_p95_last_over_first"), "<=", 1.25),
+           _soak("endurance", "latency_p95_last_over_first"), "<=", 1.25),
     Target("endurance: identities reused", "soak.json", lambda d: len(d["endurance"]["identities_reused"]), "<=", 0),
     Target("kill -9: restored counts - counts one save period before the kill", "soak.json",
            lambda d: d["kill9"]["counts_restored"] - d["kill9"]["counts_required"], ">=", 0),
-    Target("kill -9: identities after the restart continue (1 = all new)", "soak.json", _KILL("ids_continue"), ">=", 1),
-    Target("bad input: node alive (1 = yes)", "soak.json", _BAD("node_alive"), ">=", 1),
+    Target("kill -9: identities after the restart continue (1 = all new)", "soak.json",
+           _soak("kill9", "ids_continue"), ">=", 1),
+    Target("bad input: node alive (1 = yes)", "soak.json", _soak("bad_input", "node_alive"), ">=", 1),
     Target("bad input: garbage frames not in /diagnostics frames_bad", "soak.json",
            lambda d: abs(d["bad_input"]["frames_bad"] - d["bad_input"]["bad_sent"]), "<=", 0),
     Target("bad input: good frames unanswered (VGA, 1080p, 16-bit)", "soak.json",

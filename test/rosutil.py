@@ -211,28 +211,14 @@ class Harness:
 
 def image_msg(bgr, stamp: float, frame_id: str = "camera_optical_frame", encoding: str = "bgr8",
               bigendian: bool = False):
-    """numpy BGR -> sensor_msgs/Image in the requested 8- or 16-bit encoding (16-bit: value * 257, so the high
-    byte is the 8-bit value, low byte too)."""
-    import cv2
-    import numpy as np
-    from sensor_msgs.msg import Image
+    """numpy BGR -> sensor_msgs/Image in any supported encoding (conversions.bgr_to_image), stamped."""
+    from std_msgs.msg import Header
 
-    base = encoding.replace("16", "8")
-    conv = {"bgr8": None, "rgb8": cv2.COLOR_BGR2RGB, "mono8": cv2.COLOR_BGR2GRAY, "bgra8": cv2.COLOR_BGR2BGRA,
-            "rgba8": cv2.COLOR_BGR2RGBA}[base]
-    img = bgr if conv is None else cv2.cvtColor(bgr, conv)
-    img = np.ascontiguousarray(img)
-    if encoding.endswith("16"):
-        img = (img.astype(np.uint16) * 257 + np.uint16(0)).astype(">u2" if bigendian else "<u2")
-    msg = Image()
-    set_stamp(msg.header, stamp)
-    msg.header.frame_id = frame_id
-    msg.height, msg.width = img.shape[:2]
-    msg.encoding = encoding
-    msg.is_bigendian = int(bigendian)
-    msg.step = img.shape[1] * (1 if img.ndim == 2 else img.shape[2]) * img.itemsize
-    msg.data = img.tobytes()
-    return msg
+    from tssd_ros.ros.conversions import bgr_to_image
+
+    header = Header(frame_id=frame_id)
+    set_stamp(header, stamp)
+    return bgr_to_image(bgr, header, encoding, bigendian)
 
 
 def set_stamp(header, stamp: float) -> None:

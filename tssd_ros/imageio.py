@@ -56,6 +56,23 @@ def raw_to_bgr(height: int, width: int, step: int, encoding: str, data, bigendia
     return cv2.cvtColor(np.ascontiguousarray(img), code)
 
 
+# layout -> cv2 conversion from BGR (None: already BGR); the inverse of ENCODINGS' conversions
+_FROM_BGR: dict[str, int | None] = {"bgr": None, "rgb": cv2.COLOR_BGR2RGB, "mono": cv2.COLOR_BGR2GRAY,
+                                    "bgra": cv2.COLOR_BGR2BGRA, "rgba": cv2.COLOR_BGR2RGBA}
+
+
+def bgr_to_raw(bgr: np.ndarray, encoding: str = "bgr8", bigendian: bool = False) -> tuple[int, bytes]:
+    """HxWx3 uint8 BGR -> (step, data) of a sensor_msgs/Image in ``encoding``: the inverse of
+    :func:`raw_to_bgr` (16-bit: each value times 257, so its high byte is the 8-bit value)."""
+    if encoding not in ENCODINGS:
+        raise InputError(f"unsupported encoding {encoding!r} (supported: {', '.join(SUPPORTED_ENCODINGS)})")
+    code = _FROM_BGR[encoding.removesuffix("16").removesuffix("8")]
+    img = np.ascontiguousarray(bgr if code is None else cv2.cvtColor(bgr, code), dtype=np.uint8)
+    if ENCODINGS[encoding][2] == 2:
+        img = (img.astype(np.uint16) * 257).astype(">u2" if bigendian else "<u2")
+    return img.shape[1] * ENCODINGS[encoding][0] * img.itemsize, img.tobytes()
+
+
 def compressed_to_bgr(data, fmt: str = "") -> np.ndarray:
     """JPEG/PNG bytes (sensor_msgs/CompressedImage.data) -> HxWx3 uint8 BGR."""
     buf = np.frombuffer(data, dtype=np.uint8)

@@ -61,15 +61,14 @@ def compressed_to_bgr(msg: CompressedImage) -> np.ndarray:
     return imageio.compressed_to_bgr(msg.data, msg.format)
 
 
-def bgr_to_image(img: np.ndarray, header: Header) -> Image:
-    """HxWx3 uint8 BGR -> sensor_msgs/Image bgr8 with the given header."""
+def bgr_to_image(img: np.ndarray, header: Header, encoding: str = "bgr8", bigendian: bool = False) -> Image:
+    """HxWx3 uint8 BGR -> sensor_msgs/Image in ``encoding`` (default bgr8) with the given header."""
     msg = Image()
     msg.header = header
     msg.height, msg.width = int(img.shape[0]), int(img.shape[1])
-    msg.encoding = "bgr8"
-    msg.is_bigendian = 0
-    msg.step = int(img.shape[1] * 3)
-    msg.data = np.ascontiguousarray(img, dtype=np.uint8).tobytes()
+    msg.encoding = encoding
+    msg.is_bigendian = int(bigendian)
+    msg.step, msg.data = imageio.bgr_to_raw(img, encoding, bigendian)
     return msg
 
 

@@ -9,10 +9,11 @@ appearance maps (B, 3, S0, S0), then the new h0, c0, h1, c1, ...
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -41,6 +42,18 @@ def _example(model: TSSD, batch: int) -> tuple[torch.Tensor, ...]:
     return (torch.zeros(batch, 3, s, s), *[t for hc in model.init_state(batch) for t in hc])
 
 
+@contextlib.contextmanager
+def _on_cpu(model: TSSD) -> Iterator[None]:
+    """Every exporter traces the model in eval mode on the CPU without gradients; its device is restored."""
+    was = next(model.parameters()).device
+    model.eval().to("cpu")
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.to(was)
+
+
 def _state_names(model: TSSD, suffix: str = "") -> list[str]:
     return [f"{k}{i}{suffix}" for i in range(len(model.state_shapes(1))) for k in ("h", "c")]
 
@@ -54,18 +67,12 @@ def onnx_bytes(model: TSSD, batch: int = 1, opset: int = 17) -> bytes:
     """One streaming step as an ONNX model (CPU, float32, eval mode), in memory: inputs ``image``, ``h0``,
     ``c0``, ...; outputs ``loc``, ``probs``, ``maps``, ``h0_out``, ``c0_out``, ... Needs the ``onnx`` package.
     The exporter is the TorchScript-based one: the graph has static shapes, like the node's input."""
-    model = model.eval()
-    was = next(model.parameters()).device
-    model = model.to("cpu")
     buf = io.BytesIO()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(StepModule(model).eval(), _example(model, batch), buf, dynamo=False, opset_version=opset,
-                              input_names=input_names(model),
-                              output_names=["loc", "probs", "maps", *_state_names(model, "_out")])
-    finally:
-        model.to(was)
+    with _on_cpu(model), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(StepModule(model).eval(), _example(model, batch), buf, dynamo=False, opset_version=opset,
+                          input_names=input_names(model),
+                          output_names=["loc", "probs", "maps", *_state_names(model, "_out")])
     return buf.getvalue()
 
 
@@ -81,24 +88,18 @@ def export_model(model: TSSD, path: str | os.PathLike, batch: int = 1, fmt: str 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(onnx_bytes(model, batch))
         return path
-    model = model.eval()
-    was = next(model.parameters()).device
-    model = model.to("cpu")
-    example = _example(model, batch)
+    if fmt not in ("export", "torchscript"):
+        raise ValueError(f"fmt must be 'export', 'torchscript' or 'onnx', got {fmt!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with torch.no_grad():
-            if fmt == "export":
-                torch.export.save(torch.export.export(StepModule(model), example), str(path))
-            elif fmt == "torchscript":
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    torch.jit.save(torch.jit.trace(StepModule(model), example, check_trace=False), str(path))
-            else:
-                raise ValueError(f"fmt must be 'export', 'torchscript' or 'onnx', got {fmt!r}")
-    finally:
-        model.to(was)
+    with _on_cpu(model):
+        example = _example(model, batch)
+        if fmt == "export":
+            torch.export.save(torch.export.export(StepModule(model), example), str(path))
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                torch.jit.save(torch.jit.trace(StepModule(model), example, check_trace=False), str(path))
     return path
 
 

@@ -157,6 +157,23 @@ def test_low_score_detection_extends_a_track_but_never_starts_one():
     assert ids(out) == [-1, 0]
 
 
+def test_both_stages_match_within_a_class_only():
+    """All classes share one association matrix per stage: a box of another class on the same spot (a starfish
+    on a scallop) never takes the identity, in the high-score stage or the low one."""
+    trk = OTATracker(motion_cfg(G=0.5, low_score=0.1))
+    a, b = [100.0, 100, 140, 140], [300.0, 100, 340, 140]
+    assert ids(trk.update(dets([a, b], labels=[0, 1]))) == [0, 1]
+    # same places, classes swapped: neither may inherit the other's identity
+    out = trk.update(dets([b, a], labels=[0, 1]))
+    assert ids(out) == [2, 3]
+    # the low stage likewise: a faint box of another class over a tubelet extends nothing; of its class, it does
+    trk = OTATracker(motion_cfg(G=0.5, low_score=0.1))
+    assert ids(trk.update(dets([a], labels=[0]))) == [0]
+    assert ids(trk.update(dets([[101.0, 100, 141, 140]], scores=[0.3], labels=[1]))) == [-1]
+    out = trk.update(dets([[102.0, 100, 142, 140]], scores=[0.3], labels=[0]))
+    assert ids(out) == [0] and out[0].hits == 2
+
+
 def test_scores_above_one_are_normalised():
     """MOT public detections score up to ~133: G applies to score / scale (the largest seen, or fixed)."""
     boxes = [[0.0, 0, 40, 40], [100, 0, 140, 40], [200, 0, 240, 40]]

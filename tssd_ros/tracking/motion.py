@@ -81,36 +81,31 @@ class MotionAssociation:
         self._pred = (act, x, P)
         pred = cxcywh_to_xyxy(x)
         assign = assign_greedy if cfg.assignment == "greedy" else assign_hungarian
-        classes = _classes(labels)
         app = units is not None and st.vsum is not None and cfg.motion_appearance
 
-        # stage 1: high-score detections, box + appearance
+        # stage 1: high-score detections, box + appearance; all classes in one matrix (pairs of two classes
+        # are invalid, so each class's block is assigned as on its own, without a Python loop per class)
         t_used = np.zeros(len(act), bool)
-        moved = []  # stage-1 residuals (detected centre - predicted centre): the frame-less camera shift
-        one = len(classes) == 1 and (len(act) == 0 or (st.labels[act] == classes[0]).all())
-        for c in classes:
-            d = np.nonzero(high)[0] if one else np.nonzero(high & (labels == c))[0]
-            t = None if one else np.nonzero(st.labels[act] == c)[0]  # None: every active tubelet
-            if len(d) == 0 or len(act) == 0 or (t is not None and len(t) == 0):
-                continue
-            slots = act if t is None else act[t]
-            S = box_iou(boxes[d], pred if t is None else pred[t])
-            valid = S > T
+        moved = None  # stage-1 residuals (detected centre - predicted centre): the frame-less camera shift
+        d = np.nonzero(high)[0]
+        if len(d) and len(act):
+            S = box_iou(boxes[d], pred)
+            valid = (S > T) & (labels[d, None] == st.labels[act][None, :])
             if app:
-                mean, cnt = st.mean_units(slots)
+                mean, cnt = st.mean_units(act)
                 cos = np.einsum("dk,tk->dt", units[d], mean).astype(np.float64)  # einsum: see associate_paper
                 if not cnt.all():
                     cos[:, cnt == 0] = 1.0  # a tubelet born without vectors has no appearance evidence
                 valid &= cos >= cfg.app_gate
                 S += APP_WEIGHT * cos
             r, k = assign(np.where(valid, S, 0.0), 0.0)
-            dr, tk = d[r], (k if t is None else t[k])
-            det_slot[dr] = act[tk]
-            t_used[tk] = True
-            moved.append((boxes[dr, :2] + boxes[dr, 2:]) / 2 - x[tk, :2])
+            dr = d[r]
+            det_slot[dr] = act[k]
+            t_used[k] = True
+            moved = (boxes[dr, :2] + boxes[dr, 2:]) / 2 - x[k, :2]
 
-        if cfg.cmc and measured is None and moved:
-            res = median_shift(np.concatenate(moved) if len(moved) > 1 else moved[0])
+        if cfg.cmc and measured is None and moved is not None and len(moved):
+            res = median_shift(moved)
             if res is not None:
                 cam = cam + res
                 pred += np.tile(res, 2)
@@ -119,15 +114,13 @@ class MotionAssociation:
             self.cam_vel = (cam - self.cam) / dt
         self.cam = cam
 
-        # stage 2: low-score detections against the tubelets still unmatched, box only
-        if low.any():
-            for c in classes:
-                d = np.nonzero(low & (labels == c))[0]
-                t = np.nonzero(~t_used & (st.labels[act] == c))[0]
-                if len(d) == 0 or len(t) == 0:
-                    continue
-                r, k = assign(box_iou(boxes[d], pred[t]), max(T, LOW_IOU_GATE))
-                det_slot[d[r]] = act[t[k]]
+        # stage 2: low-score detections against the tubelets still unmatched, box only (one matrix, as stage 1)
+        d, t = np.nonzero(low)[0], np.nonzero(~t_used)[0]
+        if len(d) and len(t):
+            iou = box_iou(boxes[d], pred[t])
+            iou[labels[d, None] != st.labels[act[t]][None, :]] = 0.0
+            r, k = assign(iou, max(T, LOW_IOU_GATE))
+            det_slot[d[r]] = act[t[k]]
 
         # stage 3: re-identification of lost tubelets by unmatched high-score detections
         if cfg.reid_max_age_s > 0 and st.lost.any():

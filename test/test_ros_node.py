@@ -125,6 +125,13 @@ def test_label_info_bad_frames_params_and_annotated(tiny_weights, tmp_path, harn
                 break
         assert annotated and annotated[0].header.frame_id == "annot"
         assert (annotated[0].width, annotated[0].height, annotated[0].encoding) == (128, 96, "bgr8")
+        # ... and stops at runtime with publish_annotated false, subscriber or not
+        assert h.set_params(f"{ns}/tssd_node", publish_annotated=False)[0].successful
+        annotated.clear()
+        for i in range(3):
+            assert h.send(image_msg(good, 14 + 0.1 * i, frame_id="off")) is not None
+        h.spin_until(lambda: bool(annotated), 0.5)
+        assert annotated == []
     assert "dropped a bad frame" in log.read_text()
 
 

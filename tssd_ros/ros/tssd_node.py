@@ -121,6 +121,7 @@ class TssdNode(Node):
         self.pipeline.warm_up()  # before any subscription: the first camera frame is not late
         self.detector = self.pipeline.detector
         self.counts_file = values["counts_file"]
+        self.publish_annotated = bool(values["publish_annotated"])  # per frame: kept here, set in _apply_parameters
         weights = values["weights"]
         pp = self.detector.postprocess  # thresholds left unset are the checkpoint's: show them
         self.set_parameters([Parameter(k, value=getattr(pp, k)) for k in ("conf_threshold", "nms_iou", "top_k")
@@ -209,7 +210,9 @@ class TssdNode(Node):
             if ota:
                 self.pipeline.set_ota(**ota)
             for p in params:
-                if p.name == "max_gap_s":
+                if p.name == "publish_annotated":
+                    self.publish_annotated = bool(p.value)
+                elif p.name == "max_gap_s":
                     self.pipeline.config.max_gap_s = float(p.value)
                 elif p.name == "count_min_hits":
                     self.pipeline.set_count_min_hits(int(p.value))
@@ -258,7 +261,7 @@ class TssdNode(Node):
             self._save_counts()
         if res.reset_reason:
             self.get_logger().info(f"temporal state reset: {res.reset_reason}")
-        draw = self._param("publish_annotated") and self.pub_annot.get_subscription_count() > 0
+        draw = self.publish_annotated and self.pub_annot.get_subscription_count() > 0
         dets, counts, annotated = conv.result_messages(msg.header, res, img if draw else None)
         self.pub_dets.publish(dets)
         self.pub_counts.publish(counts)

@@ -176,3 +176,32 @@ def test_appearance_rows_must_match_det_lines(tmp_path, capsys):
     assert main(["track", "--dets", str(p), "--out", str(tmp_path / "r.txt"), "--appearance",
                  str(tmp_path / "f.npy")]) == 2
     assert "one row per det.txt line" in capsys.readouterr().err
+
+
+def test_track_defaults_are_the_nodes_and_fps_comes_from_seqinfo(tmp_path, monkeypatch):
+    """`tssd track` without options tracks as tssd_node does (config/tssd.yaml), at the sequence's frame rate."""
+    import dataclasses
+
+    from tssd_ros import params as P
+    from tssd_ros.tracking import offline
+    from tssd_ros.tracking.ota import OTAConfig
+
+    seen: dict = {}
+    real = offline.track_mot
+    monkeypatch.setattr(offline, "track_mot", lambda det, **kw: seen.update(kw) or real(det, **kw))
+    seq = tmp_path / "PETS-like"
+    (seq / "det").mkdir(parents=True)
+    (seq / "seqinfo.ini").write_text("[Sequence]\nname=PETS-like\nframeRate=7\nseqLength=2\n")
+    write(seq / "det" / "det.txt", np.array([[1, -1, 10, 20, 30, 40, 0.9], [2, -1, 11, 20, 30, 40, 0.8]]))
+    assert main(["track", "--dets", str(seq / "det" / "det.txt"), "--out", str(tmp_path / "r.txt")]) == 0
+    node = P.ota_changes_from_params({k: v for k, v in P.read_ros_params(ROOT / "config" / "tssd.yaml").items()
+                                      if k in P.OTA_PARAMS})
+    assert seen["fps"] == 7.0
+    assert seen["config"] == dataclasses.replace(OTAConfig(**node), fps=7.0, motion_appearance=False)
+    # an explicit --fps wins; without seqinfo.ini the rate is 30
+    (seq / "seqinfo.ini").unlink()
+    assert main(["track", "--dets", str(seq / "det" / "det.txt"), "--out", str(tmp_path / "r.txt")]) == 0
+    assert seen["fps"] == 30.0
+    assert main(["track", "--dets", str(seq / "det" / "det.txt"), "--out", str(tmp_path / "r.txt"), "--fps",
+                 "12.5"]) == 0
+    assert seen["fps"] == 12.5 and seen["config"].fps == 12.5

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tssd_ros.errors import InputError
-from tssd_ros.tracking.ota import ASSIGNMENTS, OTA_MODES
+from tssd_ros.tracking.ota import ASSIGNMENTS, OTA_MODES, OTAConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,20 +26,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="MOT result file to write")
     p.add_argument("--tracker", choices=("ota", "sort", "bytetrack"), default="ota",
                    help="ota (default) or the trackers package's SORT / ByteTrack on the same detections")
-    p.add_argument("--mode", choices=OTA_MODES, default=None,
-                   help="OTA mode (default: attention with --appearance, else iou)")
+    d = OTAConfig()  # the node's defaults (config/tssd.yaml holds the same values; a test checks)
+    p.add_argument("--mode", choices=OTA_MODES, default=d.mode,
+                   help=f"OTA mode (default: {d.mode}, the node's; attention needs --appearance)")
     p.add_argument("--appearance", type=Path, help="feats.npy: one appearance row per det.txt line")
     p.add_argument("--T", type=float, default=None, help="match threshold on S (default: per mode)")
-    p.add_argument("--G", type=float, default=0.3, help="min score to start a tubelet (default 0.3)")
-    p.add_argument("--tub-len", type=int, default=10, help="rows kept per tubelet (default 10)")
-    p.add_argument("--max-age", type=int, default=10, help="frames a tubelet lives unmatched (default 10)")
-    p.add_argument("--max-age-s", type=float, default=None,
-                   help="seconds a tubelet lives unmatched (default: off for files; frames rule only)")
-    p.add_argument("--min-hits", type=int, default=5, help="matches for an identity to be confirmed")
-    p.add_argument("--assignment", choices=ASSIGNMENTS, default="greedy")
+    p.add_argument("--G", type=float, default=d.G,
+                   help=f"normalised score above which a detection starts a tubelet (default {d.G})")
+    p.add_argument("--low-score", type=float, default=d.low_score,
+                   help=f"motion: normalised score above which a detection can extend a track (default {d.low_score})")
+    p.add_argument("--tub-len", type=int, default=d.tub_len, help=f"rows kept per tubelet (default {d.tub_len})")
+    p.add_argument("--max-age", type=int, default=d.max_age_frames,
+                   help=f"frames a tubelet lives unmatched (default {d.max_age_frames})")
+    p.add_argument("--max-age-s", type=float, default=d.max_age_s or 0.0,
+                   help=f"seconds a tubelet lives unmatched, 0 = off (default {d.max_age_s or 0.0})")
+    p.add_argument("--reid-max-age-s", type=float, default=d.reid_max_age_s,
+                   help=f"motion: seconds a lost tubelet can take its identity back (default {d.reid_max_age_s})")
+    p.add_argument("--cmc", action=argparse.BooleanOptionalAction, default=d.cmc,
+                   help="motion: compensate camera motion (from the matched boxes' median shift here)")
+    p.add_argument("--min-hits", type=int, default=d.min_hits,
+                   help=f"matches for an identity to be confirmed (default {d.min_hits})")
+    p.add_argument("--assignment", choices=ASSIGNMENTS, default=d.assignment)
     p.add_argument("--iou-term", choices=("exp", "linear"), default=None,
                    help="box term: exp(IoU) or IoU (default: exp with appearance, else linear)")
-    p.add_argument("--fps", type=float, default=30.0, help="frame rate: time stamps = (frame-1)/fps")
+    p.add_argument("--fps", type=float, default=None,
+                   help="frame rate: time stamps = (frame-1)/fps (default: frameRate of the sequence's seqinfo.ini "
+                        "beside det/, else 30)")
     p.add_argument("--class-col", type=int, default=None, help="1-based column holding a class value")
     p.add_argument("--confirmed-only", action="store_true",
                    help="OTA: write only confirmed identities (hits >= --min-hits)")
@@ -47,10 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tssd_ros.data.mot import read_mot_txt
+    from tssd_ros.data.mot import read_mot_txt, sequence_frame_rate
     from tssd_ros.eval.mot import write_mot_txt
     from tssd_ros.tracking.offline import track_mot
-    from tssd_ros.tracking.ota import OTAConfig
 
     det = read_mot_txt(args.dets, min_cols=7, what="detections")
     feats = None
@@ -62,16 +73,19 @@ def run(args: argparse.Namespace) -> int:
         if feats.ndim != 2 or len(feats) != len(det):
             raise InputError(f"{args.appearance} has shape {feats.shape}; it needs one row per det.txt line "
                              f"({len(det)} rows)")
-    mode = args.mode or ("attention" if feats is not None else "iou")
+    mode = args.mode
     if args.tracker == "ota" and mode == "attention" and feats is None:
         raise InputError("--mode attention needs --appearance feats.npy (or use --mode iou / motion)")
-    if args.fps <= 0:
-        raise InputError(f"--fps must be > 0, got {args.fps}")
-    config = OTAConfig(mode=mode, T=args.T, G=args.G, tub_len=args.tub_len, max_age_frames=args.max_age,
-                       max_age_s=args.max_age_s, min_hits=args.min_hits, assignment=args.assignment,
-                       iou_term=args.iou_term, motion_appearance=feats is not None, fps=args.fps)
+    fps = args.fps if args.fps is not None else sequence_frame_rate(args.dets.resolve().parent.parent) or 30.0
+    if fps <= 0:
+        raise InputError(f"--fps must be > 0, got {fps}")
+    config = OTAConfig(mode=mode, T=args.T, G=args.G, low_score=args.low_score, tub_len=args.tub_len,
+                       max_age_frames=args.max_age, max_age_s=args.max_age_s or None,
+                       reid_max_age_s=args.reid_max_age_s, cmc=args.cmc, min_hits=args.min_hits,
+                       assignment=args.assignment, iou_term=args.iou_term, motion_appearance=feats is not None,
+                       fps=fps)
     t0 = time.perf_counter()
-    res = track_mot(det, tracker=args.tracker, config=config, feats=feats, fps=args.fps,
+    res = track_mot(det, tracker=args.tracker, config=config, feats=feats, fps=fps,
                     class_col=args.class_col, confirmed_only=args.confirmed_only)
     dt = time.perf_counter() - t0
     write_mot_txt(args.out, res)

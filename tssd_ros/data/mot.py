@@ -163,17 +163,35 @@ class MotSequence:
         return g[:, :9]
 
 
+def read_seqinfo(root: str | Path) -> dict[str, str]:
+    """The ``[Sequence]`` section of ``root/seqinfo.ini``, keys lower-cased ({} when there is none)."""
+    path = Path(root) / "seqinfo.ini"
+    if not path.is_file():
+        return {}
+    cp = configparser.ConfigParser()
+    try:
+        cp.read(path)
+    except configparser.Error as e:
+        raise InputError(f"{path}: not a readable seqinfo.ini ({type(e).__name__})") from None
+    return {k.lower(): v for k, v in cp["Sequence"].items()} if cp.has_section("Sequence") else {}
+
+
+def sequence_frame_rate(root: str | Path) -> float | None:
+    """``frameRate`` of a sequence folder's seqinfo.ini (None: no file or no positive value). Why: the time
+    rules of OTA (lifetimes, re-identification) need the real rate; MOT sequences run at 7 to 30 fps."""
+    try:
+        fr = float(read_seqinfo(root).get("framerate", "nan"))
+    except ValueError:
+        return None
+    return fr if fr > 0 and fr == fr else None
+
+
 def load_mot_sequence(root: str | Path, class_names: tuple[str, ...] | None = None) -> MotSequence:
     """Read a MOTChallenge folder: seqinfo.ini (optional: falls back to img1/), img1/*, gt/gt.txt."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root} is not a directory: pass a MOT sequence folder (with img1/ and gt/gt.txt)")
-    info: dict[str, str] = {}
-    if (root / "seqinfo.ini").is_file():
-        cp = configparser.ConfigParser()
-        cp.read(root / "seqinfo.ini")
-        if cp.has_section("Sequence"):
-            info = {k.lower(): v for k, v in cp["Sequence"].items()}
+    info = read_seqinfo(root)
     img_dir = root / info.get("imdir", "img1")
     if not img_dir.is_dir():
         raise InputError(f"{root}: no image folder {img_dir.name}/ (MOT layout: img1/000001.jpg ...)")

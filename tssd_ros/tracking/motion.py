@@ -104,7 +104,7 @@ class MotionAssociation:
             t_used[k] = True
             moved = (boxes[dr, :2] + boxes[dr, 2:]) / 2 - x[k, :2]
 
-        if cfg.cmc and measured is None and moved is not None and len(moved):
+        if cfg.cmc and measured is None and moved is not None:
             res = median_shift(moved)
             if res is not None:
                 cam = cam + res

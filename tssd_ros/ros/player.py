@@ -167,7 +167,10 @@ class BagPlayer:
     def wait_for_acks(self, timeout: float = ACK_TIMEOUT_S) -> None:
         """Give reliable readers time to get (retransmissions of) the last messages before the publishers go.
         Acknowledgements come with the writer's heartbeat, so this often takes the whole timeout; /clock is
-        not waited for."""
+        not waited for. Best-effort readers (tssd_node's default) cannot acknowledge, and Fast DDS drops the
+        samples a reader has not yet taken when their writer goes away (Fast-DDS PR #1647): they get SETTLE_S
+        first (a live demo lost its last frame once without it)."""
+        time.sleep(SETTLE_S)
         end = time.monotonic() + timeout
         for p in self.pubs.values():
             p.wait_for_all_acked(Duration(nanoseconds=int(max(0.0, end - time.monotonic()) * 1e9)))

@@ -91,6 +91,27 @@ def test_assign_functions_gate_and_ties():
     assert assign_greedy(np.zeros((0, 3)), 1.0)[0].size == 0
 
 
+def test_assign_greedy_equals_the_rule_written_as_a_loop():
+    """The vectorised greedy (with its no-conflict shortcut) against the paper's rule as plain Python, on random
+    matrices with and without rows claiming the same column and with ties."""
+    rng = np.random.default_rng(0)
+
+    def rule(S, T):
+        claims = {}
+        for i, row in enumerate(S):
+            j = int(np.argmax(row))  # best column, lowest index on ties
+            if row[j] > T and (j not in claims or row[j] > S[claims[j], j]):  # ties: the lower row keeps it
+                claims[j] = i
+        rows = sorted(claims.values())
+        return rows, [int(np.argmax(S[i])) for i in rows]
+
+    for k in range(300):
+        n, m = rng.integers(1, 9, 2)
+        S = rng.integers(0, 4, (n, m)).astype(float) / 2 if k % 2 else rng.random((n, m))
+        r, c = assign_greedy(S, 0.3)
+        assert (r.tolist(), c.tolist()) == rule(S, 0.3), S
+
+
 def test_classes_never_mixed_and_ids_unique_across_classes():
     trk = OTATracker(OTAConfig(mode="iou"))
     out = trk.update(dets([BOX, [300, 300, 340, 340]], labels=[0, 1]))

@@ -18,5 +18,5 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = np.maximum(iw, 0) * np.maximum(ih, 0)  # np.maximum: np.clip costs 3x more per call
     area_a = np.maximum(a[:, 2] - a[:, 0], 0) * np.maximum(a[:, 3] - a[:, 1], 0)
     area_b = np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(b[:, 3] - b[:, 1], 0)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    union = area_a[:, None] + area_b[None, :] - inter  # >= inter >= 0; 0 only where inter is 0 too
+    return inter / np.maximum(union, 1e-12)  # 0 / eps = 0 for degenerate pairs; cheaper than a masked divide

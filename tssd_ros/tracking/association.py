@@ -23,7 +23,7 @@ def unit_rows(v: np.ndarray) -> np.ndarray:
     if v.dtype != np.float32:
         v = v.astype(np.float64)
     n = np.sqrt(np.einsum("...k,...k->...", v, v))[..., None]
-    return np.divide(v, n, out=np.zeros_like(v), where=n > 0)
+    return v / np.maximum(n, np.finfo(v.dtype).tiny)  # a zero row stays 0 (0 / tiny); no masked divide
 
 
 def assign_greedy(S: np.ndarray, T: float) -> tuple[np.ndarray, np.ndarray]:
@@ -35,11 +35,13 @@ def assign_greedy(S: np.ndarray, T: float) -> tuple[np.ndarray, np.ndarray]:
     if S.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     best = np.argmax(S, axis=1)
-    best_s = S[np.arange(len(S)), best]
+    best_s = S.max(axis=1)
     rows = np.nonzero(best_s > T)[0]
     if len(rows) == 0:
         return rows, rows.copy()
-    order = rows[np.lexsort((rows, -best_s[rows]))]  # S descending, then row ascending
+    if np.bincount(best[rows]).max() == 1:  # no two rows claim one column (the usual frame): all win
+        return rows, best[rows]
+    order = rows[np.argsort(-best_s[rows], kind="stable")]  # S descending, then row ascending (stable)
     cols = best[order]
     first = np.full(S.shape[1], len(order))
     np.minimum.at(first, cols, np.arange(len(order)))  # each column's first (best) claim; no sort needed

@@ -84,12 +84,16 @@ class MotionAssociation:
         app = units is not None and st.vsum is not None and cfg.motion_appearance
 
         # stage 1: high-score detections, box + appearance; all classes in one matrix (pairs of two classes
-        # are invalid, so each class's block is assigned as on its own, without a Python loop per class)
+        # are invalid, so each class's block is assigned as on its own, without a Python loop per class). One
+        # IoU matrix serves both stages unless the frame-less camera estimate moves the predictions between them.
         t_used = np.zeros(len(act), bool)
         moved = None  # stage-1 residuals (detected centre - predicted centre): the frame-less camera shift
-        d = np.nonzero(high)[0]
-        if len(d) and len(act):
-            S = box_iou(boxes[d], pred)
+        cand = np.nonzero(high | low)[0]
+        iou = box_iou(boxes[cand], pred) if len(cand) and len(act) else None
+        is_high = high[cand]
+        d = cand[is_high]
+        if iou is not None and len(d):
+            S = iou[is_high]
             valid = (S > T) & (labels[d, None] == st.labels[act][None, :])
             if app:
                 mean, cnt = st.mean_units(act)
@@ -104,22 +108,25 @@ class MotionAssociation:
             t_used[k] = True
             moved = (boxes[dr, :2] + boxes[dr, 2:]) / 2 - x[k, :2]
 
+        shifted = False
         if cfg.cmc and measured is None and moved is not None:
             res = median_shift(moved)
             if res is not None:
                 cam = cam + res
                 pred += np.tile(res, 2)
                 x[:, :2] += res
+                shifted = True
         if dt > 0:
             self.cam_vel = (cam - self.cam) / dt
         self.cam = cam
 
         # stage 2: low-score detections against the tubelets still unmatched, box only (one matrix, as stage 1)
-        d, t = np.nonzero(low)[0], np.nonzero(~t_used)[0]
-        if len(d) and len(t):
-            iou = box_iou(boxes[d], pred[t])
-            iou[labels[d, None] != st.labels[act[t]][None, :]] = 0.0
-            r, k = assign(iou, max(T, LOW_IOU_GATE))
+        d = cand[~is_high]
+        t = np.nonzero(~t_used)[0] if len(d) else d
+        if iou is not None and len(d) and len(t):
+            iou2 = box_iou(boxes[d], pred[t]) if shifted else iou[~is_high][:, t]
+            iou2[labels[d, None] != st.labels[act[t]][None, :]] = 0.0
+            r, k = assign(iou2, max(T, LOW_IOU_GATE))
             det_slot[d[r]] = act[t[k]]
 
         # stage 3: re-identification of lost tubelets by unmatched high-score detections

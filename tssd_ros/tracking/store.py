@@ -99,7 +99,7 @@ class TubeletStore:
                 self.vcount[s] -= 1
             if units is not None:
                 self.vecs[slots, h] = units
-                self.vsum[slots] += self.vecs[slots, h]
+                self.vsum[slots] += units.astype(self.vecs.dtype, copy=False)  # as stored: the sum stays exact
                 self.vcount[slots] += 1
             self.vvalid[slots, h] = units is not None
 

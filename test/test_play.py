@@ -149,7 +149,7 @@ def test_loop_twice_repeats_every_message_and_clock_goes_back(listener, bag):
 
 def test_ctrl_c_stops_a_forever_loop_cleanly(listener, bag):
     rc, out, err = listener.play(bag, "--rate", "10", "--loop", stop_after=N + 3)
-    assert rc == 0, err
+    assert rc == 0, f"rc {rc}, {len(listener.images)} images heard; stdout: {out[-500:]!r}; stderr: {err[-500:]!r}"
     assert out.startswith("interrupted after 1 loop(s)")
     assert "Traceback" not in err
 

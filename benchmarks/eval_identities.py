@@ -61,17 +61,20 @@ class OTARun:
 
 
 class BaselineRun:
-    """A trackers SORT/ByteTrack per class (they are class-agnostic); counts = distinct ids per class."""
+    """A trackers SORT/ByteTrack per class (they are class-agnostic); counts = distinct ids per class.
+    min_score: boxes at or below it are not given to the tracker (SORT gets the published boxes; ByteTrack,
+    made for them, also the faint ones)."""
 
-    def __init__(self, name: str, names: tuple[str, ...], fps: float) -> None:
+    def __init__(self, name: str, names: tuple[str, ...], fps: float, min_score: float = 0.0) -> None:
         self.trackers = {k: make_baseline(name, fps) for k in range(len(names))}
         self.names, self.seen = names, {c: set() for c in names}
         self.ids: dict[tuple[int, int], int] = {}
+        self.min_score = min_score
 
     def update(self, dets: Any, t: float, img: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
         ids = np.full(len(dets), -1, np.int64)
         for k, trk in self.trackers.items():
-            sel = np.flatnonzero(dets.labels == k)
+            sel = np.flatnonzero((dets.labels == k) & (dets.scores > self.min_score))
             res = trk.update(to_supervision(dets.boxes[sel], dets.scores[sel], dets.labels[sel]))
             for i, tid in zip(res.data.get("det_index", []), res.tracker_id, strict=True):
                 if tid >= 0:
@@ -81,14 +84,16 @@ class BaselineRun:
         return ids, {c: len(s) for c, s in self.seen.items()}
 
 
-def make_runs(base: OTAConfig, names: tuple[str, ...], fps: float, count_min_hits: int) -> dict[str, Any]:
+def make_runs(base: OTAConfig, names: tuple[str, ...], fps: float, count_min_hits: int,
+              published: float = 0.0) -> dict[str, Any]:
+    """published: the pipeline's conf_threshold (fainter boxes are the track_threshold's tracking evidence)."""
     k = count_min_hits
     return {
         "ota-motion (node)": OTARun(base, names, True, k),
         "ota-motion, no frames": OTARun(base, names, False, k),
         "ota-attention (paper)": OTARun(dataclasses.replace(base, mode="attention", T=None), names, True, k),
         "ota-iou": OTARun(dataclasses.replace(base, mode="iou", T=None), names, True, k),
-        "sort": BaselineRun("sort", names, fps),
+        "sort": BaselineRun("sort", names, fps, published),
         "bytetrack": BaselineRun("bytetrack", names, fps),
     }
 
@@ -102,7 +107,7 @@ def run_sequences(pipe: Pipeline, seqs: list[Any], base: OTAConfig, class_names:
     for seq in tqdm(seqs, desc=desc, unit="seq"):
         fps = float(getattr(seq, "frame_rate", 15.0) or 15.0)
         det.reset()
-        trackers = make_runs(base, names, fps, min_hits)
+        trackers = make_runs(base, names, fps, min_hits, pipe.conf_threshold or 0.0)
         n = len(seq) if max_frames is None else min(len(seq), max_frames)
         res_rows: dict[str, list[np.ndarray]] = {k: [] for k in trackers}
         counts = {k: np.zeros((n, len(class_names)), np.int64) for k in trackers}

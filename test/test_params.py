@@ -49,7 +49,8 @@ def test_load_params_checks_ranges_and_namespaces(tmp_path):
 def test_pipeline_from_params_is_the_nodes_pipeline(tiny_weights):
     pipe = Pipeline.from_params(YAML, weights=str(tiny_weights), class_filter=["scallop"], conf_threshold=0.2)
     assert pipe.ota_config == OTAConfig()
-    assert pipe.detector.postprocess.conf_threshold == pytest.approx(0.2)
+    assert pipe.conf_threshold == pytest.approx(0.2)  # published; the detector runs down to track_threshold
+    assert pipe.detector.postprocess.conf_threshold == pytest.approx(P.defaults()["track_threshold"])
     assert pipe.detector.postprocess.class_filter == (pipe.detector.class_names.index("scallop"),)
     assert pipe.config.max_gap_s == P.defaults()["max_gap_s"]
     with pytest.raises(InputError, match="unknown class"):
@@ -69,7 +70,10 @@ def test_node_declares_the_table(tiny_weights):
             table = P.defaults()
             for prm in P.PARAMS:
                 got = node.get_parameter(prm.name).value
-                if prm.default is None:  # the checkpoint's own threshold, shown once the weights are loaded
+                if prm.name == "conf_threshold":  # the checkpoint's, published; the detector runs lower
+                    assert got == pytest.approx(node.pipeline.conf_threshold) == 0.3
+                    assert node.detector.postprocess.conf_threshold == pytest.approx(table["track_threshold"])
+                elif prm.default is None:  # the checkpoint's own threshold, shown once the weights are loaded
                     assert got == pytest.approx(getattr(node.detector.postprocess, prm.name))
                 elif prm.name != "weights":
                     assert got == table[prm.name], prm.name

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tssd_ros.errors import InputError
+from tssd_ros.model.config import PostprocessConfig
 from tssd_ros.pipeline import Pipeline, PipelineConfig
 from tssd_ros.tracking.counting import ID_RESERVE, DiveCounter
 from tssd_ros.tracking.ota import OTAConfig
@@ -165,3 +166,53 @@ def test_warm_up_leaves_no_state():
     p = Pipeline(det, OTAConfig(min_hits=3))
     p.warm_up((120, 160))
     assert det.resets == 1 and p.tracker.frame_count == 0 and p.counts()["scallop"] == (0, 0)
+
+
+class ThresholdedDetector:
+    """One individual whose score dips to 0.25 at frame 4 (blur), plus a faint stray box at 0.25 on every frame;
+    returns what scores above its postprocess.conf_threshold, as a real detector does."""
+
+    class_names = NAMES
+
+    def __init__(self) -> None:
+        self.postprocess = PostprocessConfig(conf_threshold=0.35)
+        self.k = 0
+
+    def set_postprocess(self, **changes):
+        self.postprocess = PostprocessConfig(**{**self.postprocess.__dict__, **changes})
+        return self.postprocess
+
+    def step(self, bgr):
+        x = 20 + 2 * self.k
+        s = 0.25 if self.k == 4 else 0.9
+        self.k += 1
+        d = Detections([[x, 30, x + 30, 60], [120, 80, 150, 110]], [s, 0.25], [1, 1], None, NAMES)
+        return d.select(d.scores > self.postprocess.conf_threshold)
+
+    def reset(self):
+        pass
+
+
+def test_faint_boxes_extend_confirmed_identities_and_are_published_only_then():
+    """track_threshold: boxes between it and conf_threshold are tracking evidence only (ByteTrack's low-score
+    boxes): the individual's blurred frame keeps its identity; the faint stray box is never published."""
+    det = ThresholdedDetector()
+    ota = OTAConfig(min_hits=3, missing_attention="iou")
+    p = Pipeline(det, ota, config=PipelineConfig(track_threshold=0.15))
+    assert p.conf_threshold == 0.35 and det.postprocess.conf_threshold == 0.15
+    res = run(p, 6)
+    assert [len(r.detections) for r in res] == [1, 1, 1, 1, 1, 1]  # the stray box: never
+    assert res[4].detections.scores[0] == pytest.approx(0.25) and res[4].published_ids() == [0]
+    assert res[5].published_ids() == [0] and res[5].tracks[0].hits == 6
+    assert res[5].counts["scallop"] == (1, 1)
+    # off (None, or not below conf_threshold): the blurred frame shows nothing, the detector runs at 0.35
+    for cfg in (PipelineConfig(), PipelineConfig(track_threshold=0.5)):
+        off = ThresholdedDetector()
+        res = run(Pipeline(off, ota, config=cfg), 6)
+        assert off.postprocess.conf_threshold == 0.35 and len(res[4].detections) == 0
+        assert res[5].tracks[0].hits == 5
+    # runtime changes keep the split
+    p.set_thresholds(conf_threshold=0.2)
+    assert (p.conf_threshold, det.postprocess.conf_threshold) == (0.2, 0.15)
+    p.set_thresholds(track_threshold=1.0)
+    assert p.detector.postprocess.conf_threshold == 0.2

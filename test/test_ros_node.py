@@ -107,7 +107,8 @@ def test_label_info_bad_frames_params_and_annotated(tiny_weights, tmp_path, harn
         assert not res[0].successful and "kelp" in res[0].reason
         res = h.set_params(f"{ns}/tssd_node", weights="/other.pt")
         assert not res[0].successful
-        res = h.set_params(f"{ns}/tssd_node", conf_threshold=0.5, ota_mode="motion", class_filter=["scallop"])
+        res = h.set_params(f"{ns}/tssd_node", conf_threshold=0.5, track_threshold=0.05, ota_mode="motion",
+                           class_filter=["scallop"])
         assert all(r.successful for r in res)
         info = h.latched(LabelInfo, f"{ns}/label_info")
         assert info.threshold == pytest.approx(0.5)

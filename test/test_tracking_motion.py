@@ -174,6 +174,35 @@ def test_both_stages_match_within_a_class_only():
     assert ids(out) == [0] and out[0].hits == 2
 
 
+def test_a_second_box_on_a_tracked_individual_starts_no_tubelet():
+    """A part box (or NMS's leftover) inside the box that took an identity is no new individual; a box of
+    another class there (a starfish on a scallop) or one mostly outside still is; birth_cover 1.0 turns it off."""
+    big, part, other = [100.0, 100, 200, 200], [110.0, 110, 160, 160], [180.0, 100, 280, 200]
+    for cover, expect in ((0.5, [0, -1, 1]), (1.0, [0, 1, 2])):
+        trk = OTATracker(motion_cfg(birth_cover=cover))
+        trk.update(dets([big]))
+        out = trk.update(dets([[101.0, 100, 201, 200], part, other]))
+        assert ids(out)[:2] == [0, expect[1]] and ids(out)[2] >= 0
+    trk = OTATracker(motion_cfg())
+    trk.update(dets([big], labels=[0]))
+    out = trk.update(dets([[101.0, 100, 201, 200], part], labels=[0, 1]))
+    assert ids(out) == [0, 1]  # another class inside: a new individual
+
+
+def test_confirmed_tubelets_take_detections_before_tentative_ones():
+    """A tubelet born from a stray box next to an established individual must not take that individual's next
+    detection (its identity would switch): confirmed tubelets are matched first, as ByteTrack does."""
+    trk = OTATracker(motion_cfg(min_hits=3, birth_cover=1.0))
+    for k in range(4):  # individual 0 is confirmed
+        assert ids(trk.update(dets([[100.0 + k, 100, 140 + k, 140]]))) == [0]
+    # a stray box overlapping it is born as tentative tubelet 1
+    assert ids(trk.update(dets([[104.0, 100, 144, 140], [118.0, 100, 158, 140]]))) == [0, 1]
+    # the individual's next box overlaps the stray tubelet more than its own prediction: greedy alone would hand it
+    # to tubelet 1; confirmed first, it stays 0 and the stray tubelet gets nothing
+    out = trk.update(dets([[113.0, 100, 153, 140]]))
+    assert ids(out) == [0]
+
+
 def test_scores_above_one_are_normalised():
     """MOT public detections score up to ~133: G applies to score / scale (the largest seen, or fixed)."""
     boxes = [[0.0, 0, 40, 40], [100, 0, 140, 40], [200, 0, 240, 40]]

@@ -91,6 +91,8 @@ PARAMS: tuple[Param, ...] = (
     Param("backend", "auto", "inference engine: auto (ONNX Runtime on the CPU when installed, else torch) | "
           "torch | onnxruntime (CPU, float32)", choices=BACKENDS, read_only=True),
     Param("conf_threshold", None, "per-class confidence threshold (default: the checkpoint's)", 0.0, 1.0),
+    Param("track_threshold", 0.15, "boxes scoring above this but not above conf_threshold only extend confirmed "
+          "identities and are published only then (ByteTrack's low-score boxes); >= conf_threshold: off", 0.0, 1.0),
     Param("nms_iou", None, "NMS IoU threshold, keep IoU <= this (default: the checkpoint's)", 0.0, 1.0),
     _int("top_k", None, "NMS candidates and kept boxes per class (default: the checkpoint's)", 1, 5000),
     Param("cross_class_iou", 1.0, "drop a box overlapping a higher-scoring box of another class by IoU > this "
@@ -115,8 +117,10 @@ PARAMS: tuple[Param, ...] = (
     Param("ota_reid_cos", _OTA.reid_cos, "motion mode: attention cosine needed to re-identify a lost tubelet",
           -1.0, 1.0),
     Param("ota_cmc", _OTA.cmc, "motion mode: compensate camera motion (measured on the image)"),
+    Param("ota_birth_cover", _OTA.birth_cover, "motion mode: a box inside a box of its class that took an identity "
+          "this frame by more than this fraction of its area starts no tubelet (1 = off)", 0.0, 1.0),
     _int("min_hits", _OTA.min_hits, "matches before an identity is confirmed and published", 1, 1000),
-    _int("count_min_hits", 10, "matches before an identity is counted (below min_hits: min_hits)", 0, 1000),
+    _int("count_min_hits", 5, "matches before an identity is counted (below min_hits: min_hits)", 0, 1000),
     Param("max_gap_s", 1.0, "a larger gap between frame stamps resets the temporal state", 0.0, 3600.0),
     Param("counts_file", "", "JSON file the dive's counts are saved to and restored from ('' = off)",
           read_only=True),
@@ -132,7 +136,7 @@ OTA_PARAMS = {"ota_mode": "mode", "ota_T": "T", "ota_G": "G", "ota_tub_len": "tu
               "ota_max_age_frames": "max_age_frames", "ota_max_age_s": "max_age_s",
               "ota_assignment": "assignment", "min_hits": "min_hits", "ota_low_score": "low_score",
               "ota_score_scale": "score_scale", "ota_app_gate": "app_gate", "ota_reid_max_age_s": "reid_max_age_s",
-              "ota_reid_cos": "reid_cos", "ota_cmc": "cmc"}
+              "ota_reid_cos": "reid_cos", "ota_cmc": "cmc", "ota_birth_cover": "birth_cover"}
 POSTPROCESS_PARAMS = ("conf_threshold", "nms_iou", "top_k", "cross_class_iou", "class_filter")
 
 

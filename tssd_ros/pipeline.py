@@ -8,7 +8,11 @@ frames, so the rules that are easy to get subtly different live here and only he
   last frame exceeds ``max_gap_s``, or when the image size changes; identities keep growing across resets;
 * counts survive those resets; only :meth:`reset_counts` clears them;
 * an identity is published only once confirmed (``min_hits`` matches), so a flicker never reaches a
-  consumer.
+  consumer;
+* boxes scoring between ``track_threshold`` and the detector's ``conf_threshold`` are tracking evidence only
+  (ByteTrack's low-score boxes): OTA may extend a track with them (never start one, ``ota_G``), and they are
+  published only when they carry a confirmed identity. A blurred or half-hidden frame then keeps the
+  individual's identity instead of splitting it, without showing operators every faint box.
 """
 
 from __future__ import annotations
@@ -42,11 +46,14 @@ class StreamingDetector(Protocol):
 class PipelineConfig:
     """Stream-continuity rules. max_gap_s: a larger gap between frame stamps starts a new stream.
     count_min_hits: matches before an identity is counted (0 or below the tracker's min_hits: min_hits);
-    identities are published at min_hits, counted on more evidence, since a split identity is a double count."""
+    identities are published at min_hits, counted on more evidence, since a split identity is a double count.
+    track_threshold: the detector runs down to this score and boxes below its ``conf_threshold`` only extend
+    confirmed identities (module doc); None, or not below ``conf_threshold``: off."""
 
     max_gap_s: float = 1.0
     track: bool = True
     count_min_hits: int = 0
+    track_threshold: float | None = None
 
 
 @dataclass
@@ -96,6 +103,10 @@ class Pipeline:
         self.counter.min_hits = self.count_min_hits
         self.tracker.next_id = max(self.tracker.next_id, self.counter.next_id)
         self._stream = _StreamState()
+        self._report_threshold: float | None = None
+        post = getattr(detector, "postprocess", None)
+        if post is not None:
+            self.set_thresholds(conf_threshold=float(post.conf_threshold))
         self.params: dict[str, Any] = {}  # the parameters it was built from (from_params)
 
     @classmethod
@@ -127,7 +138,8 @@ class Pipeline:
         ota = OTAConfig(**ota_changes_from_params(p))
         counter = DiveCounter.load_or_new(p["counts_file"], det.class_names, ota.min_hits) if p["counts_file"] \
             else None
-        pipe = cls(det, ota, counter, PipelineConfig(max_gap_s=p["max_gap_s"], count_min_hits=p["count_min_hits"]))
+        pipe = cls(det, ota, counter, PipelineConfig(max_gap_s=p["max_gap_s"], count_min_hits=p["count_min_hits"],
+                                                     track_threshold=p["track_threshold"]))
         pipe.params = p
         return pipe
 
@@ -142,6 +154,29 @@ class Pipeline:
         and drop the next one. Tubelets and counts are not touched."""
         self.detector.step(np.zeros((*shape, 3), np.uint8))
         self.detector.reset()
+
+    @property
+    def conf_threshold(self) -> float | None:
+        """The score above which every box is published (the detector's ``conf_threshold`` parameter; the
+        detector itself may run lower, down to ``track_threshold``); None for a detector without one."""
+        return self._report_threshold
+
+    def set_thresholds(self, conf_threshold: float | None = None, track_threshold: float | None = None) -> None:
+        """Change the published threshold and/or the tracking-evidence threshold (None = keep); the detector
+        runs at the lower of the two."""
+        if track_threshold is not None:
+            self.config.track_threshold = float(track_threshold)
+        if conf_threshold is not None:
+            self._report_threshold = float(conf_threshold)
+        if self._report_threshold is None:
+            return
+        low = self._low_threshold()
+        self.detector.set_postprocess(conf_threshold=self._report_threshold if low is None else low)  # type: ignore[attr-defined]
+
+    def _low_threshold(self) -> float | None:
+        """The detector's threshold when low-score boxes are tracking evidence, else None."""
+        t, c = self.config.track_threshold, self._report_threshold
+        return None if t is None or c is None or not self.config.track or t >= c else float(t)
 
     def set_count_min_hits(self, value: int) -> None:
         self.config.count_min_hits = int(value)
@@ -228,6 +263,10 @@ class Pipeline:
                     track_ids[t.det_index] = t.track_id
                     confirmed[t.det_index] = t.confirmed
             self.counter.update(tracks, next_id=self.tracker.next_id, stamp=stamp)
+        if self._low_threshold() is not None:  # faint boxes: published only with a confirmed identity
+            keep = (dets.scores > self._report_threshold) | confirmed
+            if not keep.all():
+                dets, track_ids, confirmed, tracks = _select(keep, dets, track_ids, confirmed, tracks)
         t2 = time.perf_counter()
         self._stream.last_stamp = stamp
         self._stream.last_shape = shape
@@ -251,3 +290,15 @@ class Pipeline:
         """class -> (cumulative unique individuals, confirmed individuals in view now)."""
         snap = self.counter.snapshot()
         return {c: (v["total"], v["in_view"]) for c, v in snap.items()}
+
+
+def _select(keep: np.ndarray, dets: Detections, track_ids: np.ndarray, confirmed: np.ndarray,
+            tracks: list[Track]) -> tuple[Detections, np.ndarray, np.ndarray, list[Track]]:
+    """The kept detections, their ids and tracks (``det_index`` renumbered)."""
+    new_index = np.cumsum(keep) - 1
+    kept = []
+    for t in tracks:
+        if t.det_index >= 0 and keep[t.det_index]:
+            t.det_index = int(new_index[t.det_index])
+            kept.append(t)
+    return dets.select(keep), track_ids[keep], confirmed[keep], kept

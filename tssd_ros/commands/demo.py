@@ -137,7 +137,7 @@ def _offline(pipe: Any, dive: Path, out: Path, out_bag: Path) -> dict[str, Any]:
     video = VideoOut(out / "annotated.mp4")
     sheet = []
     t0 = time.monotonic()
-    with ReplayBagOut(out_bag, pipe.class_names, pipe.detector.postprocess.conf_threshold, grasp) as rb:
+    with ReplayBagOut(out_bag, pipe.class_names, pipe.conf_threshold, grasp) as rb:
         for fr, res in tqdm(pipe.process_stream(frames), total=count, unit="frame", desc="demo"):
             if res is None:
                 continue

@@ -105,7 +105,9 @@ def run_stills(args: argparse.Namespace) -> int:
     if not 1 <= args.clips <= 1000:
         raise InputError(f"--clips must be in [1, 1000], got {args.clips}")
     stills, source = _stills(args)
-    det = pipeline_from_args(args).detector
+    pipe = pipeline_from_args(args)
+    pipe.set_thresholds(track_threshold=1.0)  # stills: the detector alone, at the published threshold
+    det = pipe.detector
     make_out_dir(out)  # after the inputs are known good: a bad input leaves nothing behind
     t0 = time.time()
     res = evaluate_stills(det, stills, conf_threshold=args.eval_threshold, progress=not args.quiet,

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
             msgtype = topics[topic]
             bag_out = stack.enter_context(ReplayBagOut(
-                args.out, pipe.class_names, pipe.detector.postprocess.conf_threshold, grasp, args.storage,
+                args.out, pipe.class_names, pipe.conf_threshold, grasp, args.storage,
                 annotated=args.annotated, images=(topic, msgtype) if args.images else None))
         if args.jsonl:
             out = Path(args.jsonl)

@@ -124,8 +124,8 @@ class TssdNode(Node):
         self.publish_annotated = bool(values["publish_annotated"])  # per frame: kept here, set in _apply_parameters
         weights = values["weights"]
         pp = self.detector.postprocess  # thresholds left unset are the checkpoint's: show them
-        self.set_parameters([Parameter(k, value=getattr(pp, k)) for k in ("conf_threshold", "nms_iou", "top_k")
-                             if values[k] is None])
+        shown = {"conf_threshold": self.pipeline.conf_threshold, "nms_iou": pp.nms_iou, "top_k": pp.top_k}
+        self.set_parameters([Parameter(k, value=v) for k, v in shown.items() if values[k] is None])
         self._lock = threading.Lock()  # guards the pipeline when a multi-threaded executor spins the node
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
@@ -216,6 +216,8 @@ class TssdNode(Node):
                     self.pipeline.config.max_gap_s = float(p.value)
                 elif p.name == "count_min_hits":
                     self.pipeline.set_count_min_hits(int(p.value))
+                elif p.name == "track_threshold":
+                    self.pipeline.set_thresholds(track_threshold=float(p.value))
 
     def _apply_postprocess(self, values: dict[str, Any]) -> None:
         changes: dict[str, Any] = {}
@@ -224,7 +226,10 @@ class TssdNode(Node):
                 changes[k] = P.class_filter_indices(list(v), self.detector.class_names)
             else:
                 changes[k] = int(v) if k == "top_k" else float(v)
-        self.detector.set_postprocess(**changes)
+        if "conf_threshold" in changes:  # the pipeline splits it from the detector's (track_threshold)
+            self.pipeline.set_thresholds(conf_threshold=changes.pop("conf_threshold"))
+        if changes:
+            self.detector.set_postprocess(**changes)
 
     # -- input ------------------------------------------------------------------------------------
     def _on_incompatible_qos(self, event: Any) -> None:
@@ -290,7 +295,7 @@ class TssdNode(Node):
         header = conv.Header()
         header.stamp = self.get_clock().now().to_msg()
         self.pub_labels.publish(conv.label_info_msg(self.detector.class_names,
-                                                    self.detector.postprocess.conf_threshold, header))
+                                                    self.pipeline.conf_threshold, header))
 
     def _save_counts(self) -> None:
         if not self.counts_file:

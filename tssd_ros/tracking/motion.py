@@ -25,6 +25,7 @@ Scores are compared after normalisation (OTATracker): G and low_score are fracti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -102,7 +103,7 @@ class MotionAssociation:
                     cos[:, cnt == 0] = 1.0  # a tubelet born without vectors has no appearance evidence
                 valid &= cos >= cfg.app_gate
                 S += APP_WEIGHT * cos
-            r, k = assign(np.where(valid, S, 0.0), 0.0)
+            r, k = _confirmed_first(assign, np.where(valid, S, 0.0), st.hits[act] >= cfg.min_hits)
             dr = d[r]
             det_slot[dr] = act[k]
             t_used[k] = True
@@ -171,6 +172,22 @@ class MotionAssociation:
             r, k = assign_greedy(np.where(valid, 2.0 + S, 0.0), 0.0)
             det_slot[d[r]] = t[k]
             reid[d[r]] = True
+
+
+def _confirmed_first(assign: Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray]], S: np.ndarray,
+                     confirmed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Assign detections to confirmed tubelets first, then the rest to tentative ones (ByteTrack's order for
+    unconfirmed tracks): a tubelet born from a duplicate box must not take an established individual's next
+    detection, which would hand the individual a new identity. Returns (rows, cols) with S > 0."""
+    if confirmed.all() or not confirmed.any():
+        return assign(S, 0.0)
+    c, t = np.nonzero(confirmed)[0], np.nonzero(~confirmed)[0]
+    r1, k1 = assign(S[:, c], 0.0)
+    rest = np.ones(len(S), bool)
+    rest[r1] = False
+    rr = np.nonzero(rest)[0]
+    r2, k2 = assign(S[rr][:, t], 0.0)
+    return np.concatenate([r1, rr[r2]]), np.concatenate([c[k1], t[k2]])
 
 
 def _classes(labels: np.ndarray) -> np.ndarray:

@@ -93,6 +93,12 @@ class OTAConfig:
     app_gate: attention cosine below which a pair never matches (motion_appearance).
     reid_max_age_s: seconds a lost tubelet can take its identity back (0 = no re-identification).
     reid_cos: attention cosine needed to re-identify (without vectors: IoU with the prediction > T).
+    birth_cover: a high-score detection lying inside a box of its class that took an identity this frame by
+        more than this fraction of its own area starts no tubelet (1.0 = off): it is a second box on that
+        individual (a part, or NMS's leftover), and a tubelet born from it takes the individual's identity over
+        a few frames later. On training-range synthetic dives (run-4 detector, 0.5): ID switches 67 -> 46,
+        ids per true identity 1.40 -> 1.30, HOTA unchanged. In crowds of one class (pedestrians) it delays the
+        birth of a half-hidden individual until it emerges.
     cmc: compensate camera motion (from frames given to ``update``, else from the matched boxes). Off by
         default: on training-range synthetic dives with the shipped detector it cost 1.1 HOTA, 2.5 IDF1 and 33
         more ID switches (0.413 / 0.504 / 148 with it, 0.424 / 0.529 / 115 without).
@@ -117,6 +123,7 @@ class OTAConfig:
     reid_max_age_s: float = 1.5
     reid_cos: float = 0.6
     cmc: bool = False
+    birth_cover: float = 0.5
 
     def __post_init__(self) -> None:
         checks = [
@@ -133,6 +140,7 @@ class OTAConfig:
             (0 <= self.low_score <= self.G, f"low_score must be in [0, G]: {self.low_score}"),
             (self.score_scale >= 0, f"score_scale must be >= 0: {self.score_scale}"),
             (self.reid_max_age_s >= 0, f"reid_max_age_s must be >= 0: {self.reid_max_age_s}"),
+            (0 <= self.birth_cover <= 1, f"birth_cover must be in [0, 1]: {self.birth_cover}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -272,6 +280,8 @@ class OTATracker:
             self._record(s, boxes[matched], units, matched, detections.scores, now, frame_no)
 
         born = np.nonzero((det_slot < 0) & (norm > cfg.G))[0]
+        if motion and len(born) and len(matched) and cfg.birth_cover < 1.0:  # a second box on a tracked animal
+            born = born[~_covered(boxes[born], labels[born], boxes[matched], labels[matched], cfg.birth_cover)]
         if len(born):
             s = st.new_slots(len(born))
             st.ids[s] = np.arange(self._next_id, self._next_id + len(born))
@@ -378,3 +388,15 @@ class OTATracker:
                       (v[0], v[1]), i)
                 for i, (box, score, v) in enumerate(zip(detections.boxes.copy(), detections.scores.tolist(),
                                                         vel.tolist(), strict=True))]
+
+
+
+def _covered(boxes: np.ndarray, labels: np.ndarray, taken: np.ndarray, taken_labels: np.ndarray,
+             cover: float) -> np.ndarray:
+    """Whether each box lies inside a taken box of its class by more than ``cover`` of its own area."""
+    lt = np.maximum(boxes[:, None, :2], taken[None, :, :2])
+    rb = np.minimum(boxes[:, None, 2:], taken[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None).prod(-1)
+    inside = inter > cover * np.maximum(area, 1e-9)[:, None]
+    return (inside & (labels[:, None] == taken_labels[None, :])).any(1)

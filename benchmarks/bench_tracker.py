@@ -49,7 +49,8 @@ QUALITY: dict[str, dict[str, Any]] = {
     "ota-iou-exp-T1": {"config": OTAConfig(mode="iou", iou_term="exp", T=1.0), "feats": False},
     "ota-motion": {"config": OTAConfig(mode="motion"), "feats": True},
     "ota-motion-iou": {"config": OTAConfig(mode="motion", motion_appearance=False), "feats": False},
-    "ota-motion-confirmed": {"config": OTAConfig(mode="motion"), "feats": True, "confirmed_only": True},
+    "ota-motion-confirmed": {"config": OTAConfig(mode="motion"), "feats": True, "output": "confirmed"},
+    "ota-motion-all": {"config": OTAConfig(mode="motion"), "feats": True, "output": "all"},
     "sort": {"tracker": "sort"},
     "bytetrack": {"tracker": "bytetrack"},
 }
@@ -107,7 +108,7 @@ def bench_quality(seeds: tuple[int, ...], n_frames: int) -> dict[str, Any]:
             for name, spec in QUALITY.items():
                 res = track_mot(seq.det, tracker=spec.get("tracker", "ota"), config=spec.get("config"),
                                 feats=seq.feats if spec.get("feats") else None, fps=seq.fps,
-                                confirmed_only=spec.get("confirmed_only", False))
+                                output=spec.get("output", "backfill"))
                 per_seed[name].append(evaluate_mot(seq.gt, res))
         out[scene] = {
             name: {"mean": {k: float(np.mean([m[k] for m in ms])) for k in ms[0]}, "per_seed": ms}

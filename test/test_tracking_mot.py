@@ -205,3 +205,22 @@ def test_track_defaults_are_the_nodes_and_fps_comes_from_seqinfo(tmp_path, monke
     assert main(["track", "--dets", str(seq / "det" / "det.txt"), "--out", str(tmp_path / "r.txt"), "--fps",
                  "12.5"]) == 0
     assert seen["fps"] == 12.5 and seen["config"].fps == 12.5
+
+
+def test_output_backfill_writes_confirmed_identities_from_their_first_frame():
+    """A result file is written after the sequence: an identity confirmed at its 3rd frame gets its first two rows
+    back (backfill), a tubelet seen twice (a flicker) writes nothing; `confirmed` and `all` as named."""
+    from tssd_ros.tracking.offline import track_mot
+    from tssd_ros.tracking.ota import OTAConfig
+
+    walker = [[f, -1, 10 + 2 * f, 20, 30, 60, 0.9] for f in range(1, 7)]
+    flicker = [[f, -1, 300, 200, 30, 60, 0.9] for f in (2, 3)]
+    det = np.array(walker + flicker, float)
+    cfg = OTAConfig(min_hits=3, motion_appearance=False)
+    rows = {out: track_mot(det, config=cfg, output=out) for out in ("backfill", "confirmed", "all")}
+    assert rows["backfill"][:, 0].tolist() == [1, 2, 3, 4, 5, 6] and set(rows["backfill"][:, 1]) == {1}
+    assert rows["confirmed"][:, 0].tolist() == [3, 4, 5, 6]
+    assert len(rows["all"]) == 8 and set(rows["all"][:, 1]) == {1, 2}
+    assert np.array_equal(rows["backfill"], rows["all"][rows["all"][:, 1] == 1])
+    with pytest.raises(Exception, match="unknown output"):
+        track_mot(det, config=cfg, output="some")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tssd_ros.errors import InputError
+from tssd_ros.tracking.offline import OUTPUTS
 from tssd_ros.tracking.ota import ASSIGNMENTS, OTA_MODES, OTAConfig
 
 
@@ -56,8 +57,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="frame rate: time stamps = (frame-1)/fps (default: frameRate of the sequence's seqinfo.ini "
                         "beside det/, else 30)")
     p.add_argument("--class-col", type=int, default=None, help="1-based column holding a class value")
-    p.add_argument("--confirmed-only", action="store_true",
-                   help="OTA: write only confirmed identities (hits >= --min-hits)")
+    p.add_argument("--output", choices=OUTPUTS, default="backfill",
+                   help="OTA rows written: backfill = confirmed identities (hits >= --min-hits) with their rows "
+                        "before confirmation; confirmed = from confirmation on, as the node publishes; all = every "
+                        "tubelet (default backfill)")
     p.set_defaults(func=run)
 
 
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                        fps=fps)
     t0 = time.perf_counter()
     res = track_mot(det, tracker=args.tracker, config=config, feats=feats, fps=fps,
-                    class_col=args.class_col, confirmed_only=args.confirmed_only)
+                    class_col=args.class_col, output=args.output)
     dt = time.perf_counter() - t0
     write_mot_txt(args.out, res)
     frames = int(det[:, 0].max()) if len(det) else 0

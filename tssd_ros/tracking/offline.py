@@ -19,6 +19,11 @@ from tssd_ros.tracking.ota import OTAConfig, OTATracker
 from tssd_ros.types import Detections
 
 TrackerName = Literal["ota", "sort", "bytetrack"]
+#: which OTA rows a result file gets: every identity (``all``), confirmed ones from their confirmation on
+#: (``confirmed``, what the node publishes), or confirmed identities with the rows before their confirmation
+#: filled in once confirmed (``backfill``: a file is written after the whole sequence, so an identity's first
+#: frames need not be lost, while a tubelet never confirmed, usually a false positive, writes nothing).
+OUTPUTS: tuple[str, ...] = ("backfill", "confirmed", "all")
 
 
 def mot_labels(det: np.ndarray, class_col: int | None) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -58,15 +63,17 @@ def track_mot(
     feats: np.ndarray | None = None,
     fps: float = 30.0,
     class_col: int | None = None,
-    confirmed_only: bool = False,
+    output: str = "backfill",
     baseline_kwargs: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Track MOT detections; returns (K, 10) MOT result rows in frame order.
 
     feats: (len(det), D) appearance vectors, one per det row (OTA attention / motion modes).
-    confirmed_only: OTA writes only confirmed identities (hits >= min_hits); the baselines already
-    report an id only once their own ``minimum_consecutive_frames`` is reached.
+    output: OTA's rows, one of OUTPUTS (see there); the baselines report an id only once their own
+    ``minimum_consecutive_frames`` is reached.
     """
+    if output not in OUTPUTS:
+        raise InputError(f"unknown output {output!r} ({', '.join(OUTPUTS)})")
     det = np.asarray(det, np.float64)
     if det.ndim != 2 or (len(det) and det.shape[1] < 7):
         raise InputError(f"detections must be (N, >=7) MOT rows, got shape {det.shape}")
@@ -80,12 +87,23 @@ def track_mot(
     out: list[list[float]] = []
     if tracker == "ota":
         ota = OTATracker(config or OTAConfig())
+        pending: dict[int, list[list[float]]] = {}  # backfill: rows of identities not yet confirmed
         for frame, idx in iter_frames(det):
             d = Detections(boxes[idx], det[idx, 6], labels[idx], None if feats is None or not len(idx) else feats[idx],
                            names)
+            rows = []
             for t in ota.update(d, timestamp=(frame - 1) / fps):
-                if t.track_id >= 0 and (t.confirmed or not confirmed_only):
-                    out.append(_row(frame, t.track_id, boxes[idx[t.det_index]], det[idx[t.det_index], 6]))
+                if t.track_id < 0:
+                    continue
+                row = _row(frame, t.track_id, boxes[idx[t.det_index]], det[idx[t.det_index], 6])
+                if t.confirmed or output == "all":
+                    rows.extend(pending.pop(t.track_id, []))
+                    rows.append(row)
+                elif output == "backfill":
+                    pending.setdefault(t.track_id, []).append(row)
+            out.extend(rows)
+        if output == "backfill":
+            out.sort(key=lambda r: (r[0], r[1]))
     elif tracker in ("sort", "bytetrack"):
         out = _track_baseline(det, boxes, labels, tracker, fps, baseline_kwargs or {})
     else:

@@ -211,6 +211,10 @@ def test_faint_boxes_extend_confirmed_identities_and_are_published_only_then():
         res = run(Pipeline(off, ota, config=cfg), 6)
         assert off.postprocess.conf_threshold == 0.35 and len(res[4].detections) == 0
         assert res[5].tracks[0].hits == 5
+    # tracking off: no identity, so nothing below conf_threshold is published
+    p.config.track = False
+    assert [len(r.detections) for r in run(p, 2, t0=1.0)] == [1, 1]
+    p.config.track = True
     # runtime changes keep the split
     p.set_thresholds(conf_threshold=0.2)
     assert (p.conf_threshold, det.postprocess.conf_threshold) == (0.2, 0.15)

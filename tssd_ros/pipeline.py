@@ -176,7 +176,7 @@ class Pipeline:
     def _low_threshold(self) -> float | None:
         """The detector's threshold when low-score boxes are tracking evidence, else None."""
         t, c = self.config.track_threshold, self._report_threshold
-        return None if t is None or c is None or not self.config.track or t >= c else float(t)
+        return None if t is None or c is None or t >= c else float(t)
 
     def set_count_min_hits(self, value: int) -> None:
         self.config.count_min_hits = int(value)
@@ -263,7 +263,8 @@ class Pipeline:
                     track_ids[t.det_index] = t.track_id
                     confirmed[t.det_index] = t.confirmed
             self.counter.update(tracks, next_id=self.tracker.next_id, stamp=stamp)
-        if self._low_threshold() is not None:  # faint boxes: published only with a confirmed identity
+        if self._low_threshold() is not None:  # faint boxes: published only with a confirmed identity (none
+            # when tracking is off)
             keep = (dets.scores > self._report_threshold) | confirmed
             if not keep.all():
                 dets, track_ids, confirmed, tracks = _select(keep, dets, track_ids, confirmed, tracks)

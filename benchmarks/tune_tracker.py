@@ -30,11 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from eval_identities import URPC, BaselineRun, OTARun  # noqa: E402
+from eval_identities import URPC, BaselineRun, OTARun, scores, table  # noqa: E402
 
 from tssd_ros.data.sequence import mark_difficult  # noqa: E402
-from tssd_ros.eval.counting import count_error, true_counts_over_time  # noqa: E402
-from tssd_ros.eval.report import EvalOptions, SequenceRun, _mot_rows, label_map, tracking_metrics  # noqa: E402
+from tssd_ros.eval.counting import true_counts_over_time  # noqa: E402
+from tssd_ros.eval.report import EvalOptions, SequenceRun, _mot_rows, label_map  # noqa: E402
 from tssd_ros.params import load_params, ota_changes_from_params  # noqa: E402
 from tssd_ros.tracking.ota import OTAConfig  # noqa: E402
 
@@ -115,12 +115,7 @@ def replay(cache: dict[str, Any], part: str, make: Any, track_threshold: float, 
         g = np.concatenate(gts) if gts else np.zeros((0, 8))
         r = np.concatenate(rows) if rows else np.zeros((0, 8))
         runs.append(SequenceRun(name, g, r, counts, true))
-    m = tracking_metrics(runs, cn)["all"]
-    ce = count_error(sum(r.pred_counts[-1] for r in runs), sum(r.true_counts[-1] for r in runs), cn)
-    worst = max(v["rel_abs_error"] for v in ce["per_class"].values())
-    return {"HOTA": m["HOTA"], "IDF1": m["IDF1"], "IDSW": m["IDSW"], "ids_per_identity": m["ids_per_identity"],
-            "count_error": ce["mean_rel_abs_error"], "count_error_worst_class": worst,
-            "counts": {c: (v["predicted"], v["true"]) for c, v in ce["per_class"].items()}}
+    return scores(runs, cn)
 
 
 def main() -> int:
@@ -166,11 +161,7 @@ def main() -> int:
     (RESULTS / "tracker_tuning.json").write_text(json.dumps(report, indent=1, default=float))
     lines = [f"# Tracker tuning with {w.name} (one change at a time from the node's parameters)\n"]
     for part in cache["sets"]:
-        lines += [f"\n## {part}\n", "| variant | HOTA | IDF1 | ID sw | ids per identity | count error | worst class |",
-                  "|---|---|---|---|---|---|---|"]
-        for k, v in report[part].items():
-            lines.append(f"| {k} | {v['HOTA']:.3f} | {v['IDF1']:.3f} | {v['IDSW']:.0f} | {v['ids_per_identity']:.2f} | "
-                         f"{100 * v['count_error']:.0f}% | {100 * v['count_error_worst_class']:.0f}% |")
+        lines += table(part, report[part], "variant")
     (RESULTS / "tracker_tuning.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -50,11 +50,10 @@ def main() -> int:
         pipe = Pipeline.from_params(REPO / "config" / "tssd.yaml", weights=w)
         det = pipe.detector
         t0 = time.time()
-        pipe.set_thresholds(track_threshold=1.0)  # stills: the detector alone, at the published threshold
         stills = evaluate_stills(det, valid, limit=args.limit, progress=False)
         save_pr_curves(stills, f"{args.out}_{tag.lower()}_pr.png", f"{tag} on URPC2020 valid")
-        clips = evaluate_stills(det, valid.subset(range(args.clips)), clip_len=8, progress=False)
-        pipe.set_thresholds(track_threshold=pipe.params["track_threshold"])
+        clips = evaluate_stills(det, valid.subset(range(args.clips)), clip_len=8, progress=False,
+                                operating_threshold=pipe.conf_threshold)
         opts = EvalOptions(min_hits=pipe.count_min_hits, max_frames=args.frames, progress=False)
         synth, _, _ = evaluate_model(pipe, dives, dives[0].class_names, opts, tag=tag)
         res["models"][tag] = {"weights": Path(w).name, "urpc_valid": stills, "urpc_valid_clips": clips,

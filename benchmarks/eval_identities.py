@@ -98,10 +98,49 @@ def make_runs(base: OTAConfig, names: tuple[str, ...], fps: float, count_min_hit
     }
 
 
+class Recording:
+    """One sequence's ground truth and what each tracker published and counted, as ``SequenceRun``s: the one
+    record both this benchmark and tune_tracker.py score."""
+
+    def __init__(self, names: tuple[str, ...], class_names: tuple[str, ...], n: int) -> None:
+        self.names, self.class_names, self.n = names, class_names, n
+        self.lmap = label_map(names, class_names)
+        self.gt_rows: list[np.ndarray] = []
+        self.gt_frames: list[Any] = []
+        self.rows: dict[str, list[np.ndarray]] = {}
+        self.counts: dict[str, np.ndarray] = {}
+
+    def truth(self, i: int, gt: Any) -> None:
+        self.gt_frames.append(gt)
+        if len(gt):
+            self.gt_rows.append(np.column_stack([_mot_rows(i + 1, gt.ids, gt.boxes, (~gt.ignore).astype(float)),
+                                                 gt.labels]))
+
+    def published(self, key: str, i: int, d: Any, ids: np.ndarray, counts: dict[str, int]) -> None:
+        """Frame i of tracker ``key``: its identities (-1 = none) per detection and its running counts."""
+        lab = self.lmap[d.labels] if len(d) else d.labels
+        pub = (ids >= 0) & (lab >= 0)
+        if pub.any():
+            self.rows.setdefault(key, []).append(
+                np.column_stack([_mot_rows(i + 1, ids[pub], d.boxes[pub], d.scores[pub]), lab[pub]]))
+        row = self.counts.setdefault(key, np.zeros((self.n, len(self.class_names)), np.int64))[i]
+        for cname, v in counts.items():
+            j = self.lmap[self.names.index(cname)]
+            if j >= 0:
+                row[j] = v
+
+    def runs(self, name: str, min_hits: int) -> dict[str, SequenceRun]:
+        opts = EvalOptions()
+        true = true_counts_over_time(self.gt_frames, len(self.class_names), min_hits, opts.count_min_visibility,
+                                     opts.min_size)
+        g = np.concatenate(self.gt_rows) if self.gt_rows else np.zeros((0, 8))
+        return {k: SequenceRun(name, g, np.concatenate(self.rows[k]) if self.rows.get(k) else np.zeros((0, 8)),
+                               c, true) for k, c in self.counts.items()}
+
+
 def run_sequences(pipe: Pipeline, seqs: list[Any], base: OTAConfig, class_names: tuple[str, ...],
                   min_hits: int, desc: str, max_frames: int | None = None) -> dict[str, list[SequenceRun]]:
     det, names = pipe.detector, tuple(pipe.class_names)
-    lmap = label_map(names, class_names)
     runs: dict[str, list[SequenceRun]] = {}
     opts = EvalOptions()  # ignore regions as `tssd eval` marks them (tiny or mostly hidden animals)
     for seq in tqdm(seqs, desc=desc, unit="seq"):
@@ -109,32 +148,15 @@ def run_sequences(pipe: Pipeline, seqs: list[Any], base: OTAConfig, class_names:
         det.reset()
         trackers = make_runs(base, names, fps, min_hits, pipe.conf_threshold or 0.0)
         n = len(seq) if max_frames is None else min(len(seq), max_frames)
-        res_rows: dict[str, list[np.ndarray]] = {k: [] for k in trackers}
-        counts = {k: np.zeros((n, len(class_names)), np.int64) for k in trackers}
-        gt_rows, gt_frames = [], []
+        rec = Recording(names, class_names, n)
         for i in range(n):
-            img, gt = seq.image(i), mark_difficult(seq.targets(i), opts.min_visibility, opts.min_size)
-            gt_frames.append(gt)
-            if len(gt):
-                gt_rows.append(np.column_stack([_mot_rows(i + 1, gt.ids, gt.boxes, (~gt.ignore).astype(float)),
-                                                gt.labels]))
+            img = seq.image(i)
+            rec.truth(i, mark_difficult(seq.targets(i), opts.min_visibility, opts.min_size))
             d = det.step(img)
-            lab = lmap[d.labels] if len(d) else d.labels
             for k, trk in trackers.items():
-                ids, c = trk.update(d, i / fps, img)
-                pub = (ids >= 0) & (lab >= 0)
-                if pub.any():
-                    res_rows[k].append(np.column_stack([_mot_rows(i + 1, ids[pub], d.boxes[pub], d.scores[pub]),
-                                                        lab[pub]]))
-                for cname, v in c.items():
-                    j = lmap[names.index(cname)]
-                    if j >= 0:
-                        counts[k][i, j] = v
-        true = true_counts_over_time(gt_frames, len(class_names), min_hits, opts.count_min_visibility, opts.min_size)
-        g = np.concatenate(gt_rows) if gt_rows else np.zeros((0, 8))
-        for k in trackers:
-            r = np.concatenate(res_rows[k]) if res_rows[k] else np.zeros((0, 8))
-            runs.setdefault(k, []).append(SequenceRun(seq.name, g, r, counts[k], true))
+                rec.published(k, i, d, *trk.update(d, i / fps, img))
+        for k, run in rec.runs(seq.name, min_hits).items():
+            runs.setdefault(k, []).append(run)
     return runs
 
 

@@ -30,11 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from eval_identities import URPC, BaselineRun, OTARun, scores, table  # noqa: E402
+from eval_identities import URPC, BaselineRun, OTARun, Recording, scores, table  # noqa: E402
 
 from tssd_ros.data.sequence import mark_difficult  # noqa: E402
-from tssd_ros.eval.counting import true_counts_over_time  # noqa: E402
-from tssd_ros.eval.report import EvalOptions, SequenceRun, _mot_rows, label_map  # noqa: E402
+from tssd_ros.eval.report import EvalOptions  # noqa: E402
 from tssd_ros.params import load_params, ota_changes_from_params  # noqa: E402
 from tssd_ros.tracking.ota import OTAConfig  # noqa: E402
 
@@ -93,28 +92,14 @@ def detect_all(params: dict[str, Any], clips: int) -> dict[str, Any]:
 def replay(cache: dict[str, Any], part: str, make: Any, track_threshold: float, count_min_hits: int) -> dict[str, Any]:
     """One tracker over one cached data set, as the pipeline runs it; scores as eval_identities.summarise."""
     names, cn = cache["names"], cache["sets"][part]["class_names"]
-    lmap, opts, runs = label_map(names, cn), EvalOptions(), []
+    runs = []
     for name, fps, frames in cache["sets"][part]["data"]:
-        trk = make(fps)
-        rows, gts, gt_frames = [], [], []
-        counts = np.zeros((len(frames), len(cn)), np.int64)
+        trk, rec = make(fps), Recording(names, cn, len(frames))
         for i, (d, gt) in enumerate(frames):
-            gt_frames.append(gt)
-            if len(gt):
-                gts.append(np.column_stack([_mot_rows(i + 1, gt.ids, gt.boxes, (~gt.ignore).astype(float)), gt.labels]))
+            rec.truth(i, gt)
             d = d.select(d.scores > track_threshold)
-            lab = lmap[d.labels] if len(d) else d.labels
-            ids, c = trk.update(d, i / fps, None)
-            pub = (ids >= 0) & (lab >= 0)
-            if pub.any():
-                rows.append(np.column_stack([_mot_rows(i + 1, ids[pub], d.boxes[pub], d.scores[pub]), lab[pub]]))
-            for cname, v in c.items():
-                if lmap[names.index(cname)] >= 0:
-                    counts[i, lmap[names.index(cname)]] = v
-        true = true_counts_over_time(gt_frames, len(cn), count_min_hits, opts.count_min_visibility, opts.min_size)
-        g = np.concatenate(gts) if gts else np.zeros((0, 8))
-        r = np.concatenate(rows) if rows else np.zeros((0, 8))
-        runs.append(SequenceRun(name, g, r, counts, true))
+            rec.published("t", i, d, *trk.update(d, i / fps, None))
+        runs.append(rec.runs(name, count_min_hits)["t"])
     return scores(runs, cn)
 
 

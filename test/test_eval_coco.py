@@ -244,3 +244,18 @@ def test_stability_counts_flicker_and_score_changes():
     assert r["flicker"] == pytest.approx(2 / 3)
     assert r["mean_abs_score_change"] == pytest.approx(0.6)
     assert r["recall_at_threshold"] == pytest.approx(0.75)
+
+
+def test_clip_figures_are_taken_at_the_operating_threshold(tmp_path, tiny_detector):
+    """A pipeline's detector runs below its published threshold (track_threshold): recall and flicker on clips
+    are taken at ``operating_threshold`` when given, at the detector's own otherwise; mAP does not change."""
+    from tssd_ros.data.stills import load_coco
+
+    stills = load_coco(_write_stills(tmp_path / "d") / "coco.json")
+    r = {op: evaluate_stills(tiny_detector, stills, progress=False, clip_len=4, operating_threshold=op)
+         for op in (None, 0.0, 1.01)}
+    assert r[0.0]["clips"]["recall_at_threshold"] == 1.0 and r[0.0]["clips"]["flicker"] == 0.0
+    assert r[1.01]["clips"]["recall_at_threshold"] == 0.0
+    assert r[None]["clips"]["recall_at_threshold"] < 1.0  # at the detector's 0.3: the random tiny model misses
+    assert r[None]["mAP50"] == r[0.0]["mAP50"] == r[1.01]["mAP50"]
+    assert tiny_detector.postprocess.conf_threshold == 0.3

@@ -106,11 +106,11 @@ def run_stills(args: argparse.Namespace) -> int:
         raise InputError(f"--clips must be in [1, 1000], got {args.clips}")
     stills, source = _stills(args)
     pipe = pipeline_from_args(args)
-    pipe.set_thresholds(track_threshold=1.0)  # stills: the detector alone, at the published threshold
     det = pipe.detector
     make_out_dir(out)  # after the inputs are known good: a bad input leaves nothing behind
     t0 = time.time()
-    res = evaluate_stills(det, stills, conf_threshold=args.eval_threshold, progress=not args.quiet,
+    res = evaluate_stills(det, stills, conf_threshold=args.eval_threshold, operating_threshold=pipe.conf_threshold,
+                          progress=not args.quiet,
                           limit=args.limit, clip_len=args.clips)
     doc = {"weights": str(args.weights), "data": source, "class_names": list(stills.class_names),
            "seconds": round(time.time() - t0, 2), **res}

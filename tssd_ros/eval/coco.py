@@ -176,7 +176,7 @@ def save_pr_curves(result: dict[str, Any], path: str | Path, title: str | None =
 
 def evaluate_stills(detector: Any, stills: Any, conf_threshold: float | None = None, progress: bool = True,
                     limit: int | None = None, max_dets: Sequence[int] = MAX_DETS, clip_len: int = 1,
-                    seed: int = 0) -> dict[str, Any]:
+                    seed: int = 0, operating_threshold: float | None = None) -> dict[str, Any]:
     """Run a streaming detector on each still and score it with :func:`coco_map`; adds ``images_per_s``.
 
     ``detector.reset()`` before every still: stills are not a video, so no recurrent state may leak from one
@@ -186,7 +186,9 @@ def evaluate_stills(detector: Any, stills: Any, conf_threshold: float | None = N
     there). The score threshold is lowered while evaluating (``conf_threshold``; default: the detector's own,
     capped at 0.01) because AP integrates over the full ranking; the detector's postprocessing is restored
     afterwards. Detector labels are mapped to the data's classes by name. ``images_per_s`` counts
-    ``detector.step`` only (not image decoding).
+    ``detector.step`` only (not image decoding). ``operating_threshold``: the score the clip figures (recall,
+    flicker) are taken at; default the detector's own (a pipeline's detector may run below its published
+    threshold: pass ``Pipeline.conf_threshold``).
     """
     from tqdm import tqdm
 
@@ -197,8 +199,8 @@ def evaluate_stills(detector: Any, stills: Any, conf_threshold: float | None = N
     names = tuple(stills.class_names)
     lmap = label_map(tuple(detector.class_names), names)
     old = detector.postprocess
-    operating = float(old.conf_threshold)
-    thr = min(operating, EVAL_CONF_THRESHOLD) if conf_threshold is None else float(conf_threshold)
+    operating = float(old.conf_threshold if operating_threshold is None else operating_threshold)
+    thr = min(float(old.conf_threshold), EVAL_CONF_THRESHOLD) if conf_threshold is None else float(conf_threshold)
     gts: list[FrameTargets] = []
     preds: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     tracks: list[list[tuple[FrameTargets, tuple[np.ndarray, np.ndarray, np.ndarray]]]] = []

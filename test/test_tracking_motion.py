@@ -176,17 +176,42 @@ def test_both_stages_match_within_a_class_only():
 
 def test_a_second_box_on_a_tracked_individual_starts_no_tubelet():
     """A part box (or NMS's leftover) inside the box that took an identity is no new individual; a box of
-    another class there (a starfish on a scallop) or one mostly outside still is; birth_cover 1.0 turns it off."""
+    another class half inside (a starfish on a scallop) or one mostly outside still is; one almost wholly
+    inside a box of another class is the same animal boxed twice (cross_class_cover); 1.0 turns each off."""
     big, part, other = [100.0, 100, 200, 200], [110.0, 110, 160, 160], [180.0, 100, 280, 200]
     for cover, expect in ((0.5, [0, -1, 1]), (1.0, [0, 1, 2])):
         trk = OTATracker(motion_cfg(birth_cover=cover))
         trk.update(dets([big]))
         out = trk.update(dets([[101.0, 100, 201, 200], part, other]))
         assert ids(out)[:2] == [0, expect[1]] and ids(out)[2] >= 0
-    trk = OTATracker(motion_cfg())
-    trk.update(dets([big], labels=[0]))
-    out = trk.update(dets([[101.0, 100, 201, 200], part], labels=[0, 1]))
-    assert ids(out) == [0, 1]  # another class inside: a new individual
+    half = [150.0, 120, 250, 180]  # half of its area inside the big box
+    for cross, expect in ((0.8, [0, -1, 1]), (1.0, [0, 1, 2])):
+        trk = OTATracker(motion_cfg(cross_class_cover=cross))
+        trk.update(dets([big], labels=[0]))
+        out = trk.update(dets([[101.0, 100, 201, 200], part, half], labels=[0, 1, 1]))
+        assert ids(out) == expect  # another class: wholly inside is a second box, half inside a new individual
+
+
+def test_a_second_box_born_with_the_individual_never_confirms_while_on_it():
+    """Both boxes appear in the same frame (no identity yet, so nothing stops the birth): the part box, inside
+    the senior one (as many hits, lower score), gets no hits, is never confirmed, published or counted while it
+    stays on the individual, and confirms once on its own. Rules off: it confirms."""
+    for cover, confirmed_on_it in ((0.5, False), (1.0, True)):
+        trk = OTATracker(motion_cfg(min_hits=3, birth_cover=cover, cross_class_cover=1.0))
+        counter = DiveCounter(NAMES, min_hits=3)
+        for k in range(8):
+            out = trk.update(dets([[100.0 + k, 100, 200 + k, 200], [110.0 + k, 110, 160 + k, 160]],
+                                  scores=[0.9, 0.8]))
+            counter.update(out)
+            assert ids(out) == [0, 1] and out[0].confirmed == (k >= 2)
+            assert out[1].confirmed == (confirmed_on_it and k >= 2)
+        assert sum(counter.counts.values()) == (2 if confirmed_on_it else 1)
+    # the individual moves off the part box: once less than half of the part box is inside (frame 7), it is on
+    # its own and confirms with min_hits hits, its birth one included (frame 8)
+    trk = OTATracker(motion_cfg(min_hits=3))
+    flags = [trk.update(dets([[100.0 - 10 * k, 100, 200 - 10 * k, 200], [110.0, 110, 160, 160]],
+                             scores=[0.9, 0.8]))[1].confirmed for k in range(12)]
+    assert flags.index(True) == 8 and all(flags[8:])
 
 
 def test_confirmed_tubelets_take_detections_before_tentative_ones():

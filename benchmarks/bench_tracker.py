@@ -1,5 +1,5 @@
 """OTA benchmark: speed of each mode next to trackers' SORT/ByteTrack, and tracking quality on a simulated
-scrolling sequence (HOTA, IDF1, MOTA, ID switches), all in one run.
+scrolling sequence and on a simulated pedestrian crowd (HOTA, IDF1, MOTA, ID switches), all in one run.
 
 Why: OTA must be fast enough for the ROV's frame rate at crowded scenes, and its identities must be at
 least as good as what people would otherwise use. Speed is measured on identical inputs (inputs are built
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from tssd_ros.eval.mot import evaluate_mot  # noqa: E402
 from tssd_ros.tracking.offline import make_baseline, to_supervision, track_mot  # noqa: E402
 from tssd_ros.tracking.ota import OTAConfig, OTATracker  # noqa: E402
-from tssd_ros.tracking.sim import simulate_scrolling_sequence  # noqa: E402
+from tssd_ros.tracking.sim import simulate_crowd_sequence, simulate_scrolling_sequence  # noqa: E402
 from tssd_ros.types import Detections  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -96,16 +96,31 @@ def bench_speed(counts: tuple[int, ...], frames: int, repeats: int) -> dict[str,
     return out
 
 
+#: the pedestrian crowd (public detections: no appearance vectors), with the second-box rules on and off
+CROWD: dict[str, dict[str, Any]] = {
+    "ota-iou": {"config": OTAConfig(mode="iou"), "feats": False},
+    "ota-motion-iou": {"config": OTAConfig(mode="motion", motion_appearance=False), "feats": False},
+    "ota-motion-iou-nocover": {"config": OTAConfig(mode="motion", motion_appearance=False, birth_cover=1.0,
+                                                   cross_class_cover=1.0), "feats": False},
+    "sort": {"tracker": "sort"},
+    "bytetrack": {"tracker": "bytetrack"},
+}
+
+
 def bench_quality(seeds: tuple[int, ...], n_frames: int) -> dict[str, Any]:
-    scenes = {"scroll": {}, "static": {"scroll": (0.0, 0.0)}}
+    scenes: dict[str, tuple[Any, dict[str, Any]]] = {
+        "scroll": (lambda seed: simulate_scrolling_sequence(seed, n_frames=n_frames), QUALITY),
+        "static": (lambda seed: simulate_scrolling_sequence(seed, n_frames=n_frames, scroll=(0.0, 0.0)), QUALITY),
+        "crowd": (lambda seed: simulate_crowd_sequence(seed, n_frames=n_frames), CROWD),
+    }
     out: dict[str, Any] = {}
-    for scene, kw in scenes.items():
-        per_seed: dict[str, list[dict[str, float]]] = {k: [] for k in QUALITY}
+    for scene, (make, specs) in scenes.items():
+        per_seed: dict[str, list[dict[str, float]]] = {k: [] for k in specs}
         for seed in tqdm(seeds, desc=f"quality {scene}", leave=False):
-            seq = simulate_scrolling_sequence(seed, n_frames=n_frames, **kw)
+            seq = make(seed)
             if scene == "scroll" and seed == seeds[0]:
                 seq.write(RESULTS / "sim_scroll")
-            for name, spec in QUALITY.items():
+            for name, spec in specs.items():
                 res = track_mot(seq.det, tracker=spec.get("tracker", "ota"), config=spec.get("config"),
                                 feats=seq.feats if spec.get("feats") else None, fps=seq.fps,
                                 output=spec.get("output", "backfill"))

@@ -53,7 +53,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "min_hits 2": {"min_hits": 2},
     "count_min_hits 3": {"count_min_hits": 3},
     "count_min_hits 10": {"count_min_hits": 10},
-    "max_age_frames 15": {"max_age_frames": 15},
+    "max_age_frames 10 (the paper's modes)": {"max_age_frames": 10},
     "reid_max_age_s 3": {"reid_max_age_s": 3.0},
     "assignment hungarian": {"assignment": "hungarian"},
 }

@@ -292,7 +292,7 @@ def test_reid_refuses_another_individual_and_old_losses():
 
 
 def test_reset_forgets_lost_pool_camera_and_scale():
-    trk = OTATracker(motion_cfg())
+    trk = OTATracker(motion_cfg(max_age_frames=10))
     trk.update(dets([[0.0, 0, 40, 40]], scores=[50.0]), timestamp=0.0)
     for k in range(1, 12):
         trk.update(Detections.empty(NAMES), timestamp=k / 30)
@@ -300,3 +300,21 @@ def test_reset_forgets_lost_pool_camera_and_scale():
     trk.reset()
     assert not trk._store.lost.any() and trk._scale == 1.0 and not trk._motion.cam.any()
     assert ids(trk.update(dets([[0.0, 0, 40, 40]]), timestamp=0.0)) == [1]
+
+
+def test_lifetime_is_the_modes_unless_set():
+    """max_age_frames None: the reference's 10 frames in the paper's modes, 30 in the motion mode (its filter still
+    predicts an unmatched tubelet); a set value wins; the node parameter 0 means the mode's."""
+    from tssd_ros.params import ota_changes_from_params
+
+    for cfg, alive_after in ((motion_cfg(), {12: True, 29: True, 30: False}),
+                             (motion_cfg(max_age_frames=10), {9: True, 10: False}),
+                             (OTAConfig(mode="iou"), {9: True, 10: False})):
+        for gap, alive in alive_after.items():
+            trk = OTATracker(cfg)
+            trk.update(dets([[0.0, 0, 40, 40]]), timestamp=0.0)
+            for k in range(1, gap + 1):
+                trk.update(Detections.empty(NAMES), timestamp=k / 30)
+            assert bool(trk.active_tracks()) == alive, (cfg.mode, cfg.max_age_frames, gap)
+    assert ota_changes_from_params({"ota_max_age_frames": 0})["max_age_frames"] is None
+    assert OTAConfig(**ota_changes_from_params({"ota_max_age_frames": 7})).age_limit() == 7

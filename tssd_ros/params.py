@@ -103,7 +103,8 @@ PARAMS: tuple[Param, ...] = (
           -1.0, 10.0),
     Param("ota_G", _OTA.G, "score above which an unmatched detection starts a tubelet", 0.0, 1.0),
     _int("ota_tub_len", _OTA.tub_len, "rows kept per tubelet", 1, 100),
-    _int("ota_max_age_frames", _OTA.max_age_frames, "frames a tubelet lives without a match", 1, 10000),
+    _int("ota_max_age_frames", _OTA.max_age_frames or 0, "frames a tubelet lives without a match (0 = the mode's: "
+         "10 in attention and iou, 30 in motion)", 0, 10000),
     Param("ota_max_age_s", _OTA.max_age_s or 0.0, "seconds a tubelet lives without a match (0 = off)", 0.0, 3600.0),
     Param("ota_assignment", _OTA.assignment, "greedy (the paper) | hungarian", choices=ASSIGNMENTS),
     Param("ota_low_score", _OTA.low_score, "motion mode: normalised score above which a detection can extend a "
@@ -155,7 +156,8 @@ def defaults() -> dict[str, Any]:
 
 
 def ota_changes_from_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """OTAConfig keyword arguments from node parameters (``ota_T`` < 0 and ``ota_max_age_s`` <= 0 mean unset)."""
+    """OTAConfig keyword arguments from node parameters (``ota_T`` < 0, ``ota_max_age_frames`` and
+    ``ota_max_age_s`` <= 0 mean unset)."""
     out: dict[str, Any] = {}
     for name, value in params.items():
         if name not in OTA_PARAMS:
@@ -164,6 +166,8 @@ def ota_changes_from_params(params: Mapping[str, Any]) -> dict[str, Any]:
             value = None if value < 0 else float(value)
         elif name == "ota_max_age_s":
             value = None if value <= 0 else float(value)
+        elif name == "ota_max_age_frames":
+            value = None if value <= 0 else int(value)
         out[OTA_PARAMS[name]] = value
     return out
 

@@ -37,8 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--low-score", type=float, default=d.low_score,
                    help=f"motion: normalised score above which a detection can extend a track (default {d.low_score})")
     p.add_argument("--tub-len", type=int, default=d.tub_len, help=f"rows kept per tubelet (default {d.tub_len})")
-    p.add_argument("--max-age", type=int, default=d.max_age_frames,
-                   help=f"frames a tubelet lives unmatched (default {d.max_age_frames})")
+    p.add_argument("--max-age", type=int, default=d.max_age_frames or 0,
+                   help="frames a tubelet lives unmatched, 0 = the mode's: 10 in attention and iou, 30 in motion "
+                        f"(default {d.max_age_frames or 0})")
     p.add_argument("--max-age-s", type=float, default=d.max_age_s or 0.0,
                    help=f"seconds a tubelet lives unmatched, 0 = off (default {d.max_age_s or 0.0})")
     p.add_argument("--reid-max-age-s", type=float, default=d.reid_max_age_s,
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if fps <= 0:
         raise InputError(f"--fps must be > 0, got {fps}")
     config = OTAConfig(mode=mode, T=args.T, G=args.G, low_score=args.low_score, tub_len=args.tub_len,
-                       max_age_frames=args.max_age, max_age_s=args.max_age_s or None,
+                       max_age_frames=args.max_age or None, max_age_s=args.max_age_s or None,
                        reid_max_age_s=args.reid_max_age_s, cmc=args.cmc, birth_cover=args.birth_cover,
                        cross_class_cover=args.cross_class_cover,
                        min_hits=args.min_hits,

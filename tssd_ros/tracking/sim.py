@@ -1,4 +1,5 @@
-"""A deterministic simulated scrolling scene in MOTChallenge form (gt.txt, det.txt, feats.npy).
+"""Deterministic simulated scenes in MOTChallenge form (gt.txt, det.txt, feats.npy): a scrolling scene and a
+pedestrian crowd (``simulate_crowd_sequence``).
 
 Why: the trackers must be compared on a sequence with known identities where the ROV's motion matters:
 objects keep their identity while the whole scene scrolls (common camera motion that speeds up and slows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ if not os.environ.get("TSSD_NO_DDS_PROFILE"):
 sys.path.insert(0, str(Path(__file__).parent))  # for `import rosutil`
 
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,3 +85,27 @@ def toy_weights(tmp_path_factory) -> Path:
         return RunTrainer(load_run_config(REPO / "config/train/toy.yaml", {"out": str(out)}), progress=False).run()
     finally:
         torch.set_num_threads(n)
+
+
+def write_stills(root: Path, n: int = 3) -> Path:
+    """n small images with two boxes each, as COCO json and as YOLO txt (images/ and labels/)."""
+    import cv2
+
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "classes.txt").write_text("holothurian\nechinus\n")
+    rng = np.random.default_rng(0)
+    images, anns = [], []
+    for i in range(n):
+        cv2.imwrite(str(root / "images" / f"{i:03d}.png"), rng.integers(0, 255, (96, 128, 3), np.uint8))
+        images.append({"id": i + 7, "file_name": f"images/{i:03d}.png", "width": 128, "height": 96})
+        rows = []
+        for j, (x, y, w, h, c) in enumerate([(10, 10, 30, 20, 1), (60, 40, 40, 40, 2)]):
+            anns.append({"id": 100 + 2 * i + j, "image_id": i + 7, "category_id": c, "bbox": [x, y, w, h],
+                         "area": w * h, "iscrowd": 0})
+            rows.append(f"{c - 1} {(x + w / 2) / 128} {(y + h / 2) / 96} {w / 128} {h / 96}")
+        (root / "labels" / f"{i:03d}.txt").write_text("\n".join(rows) + "\n")
+    doc = {"images": images, "annotations": anns,
+           "categories": [{"id": 1, "name": "holothurian"}, {"id": 2, "name": "echinus"}]}
+    (root / "coco.json").write_text(json.dumps(doc))
+    return root

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_stills
 
 from tssd_ros.data.sequence import FrameTargets
 from tssd_ros.eval.coco import coco_map, evaluate_stills, save_pr_curves
@@ -154,30 +155,6 @@ def test_evaluate_stills_on_urpc(tiny_detector):
     assert math.isfinite(r["images_per_s"]) and r["images_per_s"] > 0
 
 
-def _write_stills(root: Path, n: int = 3) -> Path:
-    """n small images with two boxes each, as COCO json and as YOLO txt (images/ and labels/)."""
-    import cv2
-
-    (root / "images").mkdir(parents=True)
-    (root / "labels").mkdir()
-    (root / "classes.txt").write_text("holothurian\nechinus\n")
-    rng = np.random.default_rng(0)
-    images, anns = [], []
-    for i in range(n):
-        cv2.imwrite(str(root / "images" / f"{i:03d}.png"), rng.integers(0, 255, (96, 128, 3), np.uint8))
-        images.append({"id": i + 7, "file_name": f"images/{i:03d}.png", "width": 128, "height": 96})
-        rows = []
-        for j, (x, y, w, h, c) in enumerate([(10, 10, 30, 20, 1), (60, 40, 40, 40, 2)]):
-            anns.append({"id": 100 + 2 * i + j, "image_id": i + 7, "category_id": c, "bbox": [x, y, w, h],
-                         "area": w * h, "iscrowd": 0})
-            rows.append(f"{c - 1} {(x + w / 2) / 128} {(y + h / 2) / 96} {w / 128} {h / 96}")
-        (root / "labels" / f"{i:03d}.txt").write_text("\n".join(rows) + "\n")
-    doc = {"images": images, "annotations": anns,
-           "categories": [{"id": 1, "name": "holothurian"}, {"id": 2, "name": "echinus"}]}
-    (root / "coco.json").write_text(json.dumps(doc))
-    return root
-
-
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory, tiny_detector) -> Path:
     from tssd_ros.model.checkpoint import save_checkpoint
@@ -188,7 +165,7 @@ def tiny_ckpt(tmp_path_factory, tiny_detector) -> Path:
 def test_cli_coco_writes_metrics_and_plot(tmp_path, tiny_ckpt, capsys):
     from tssd_ros.cli import main
 
-    data = _write_stills(tmp_path / "d")
+    data = write_stills(tmp_path / "d")
     out = tmp_path / "out"
     rc = main(["eval", "--weights", str(tiny_ckpt), "--coco", str(data / "coco.json"), "--limit", "2",
                "--out", str(out), "--quiet"])
@@ -219,7 +196,7 @@ def test_cli_coco_bad_input(tmp_path, tiny_ckpt, capsys):
     base = ["eval", "--weights", str(tiny_ckpt), "--out", str(tmp_path / "o"), "--quiet"]
     assert main(base + ["--coco", str(tmp_path / "missing.json")]) == 2
     assert main(base + ["--coco", str(bad)]) == 2
-    good = str(_write_stills(tmp_path / "d") / "coco.json")
+    good = str(write_stills(tmp_path / "d") / "coco.json")
     assert main(base + ["--coco", good, "--limit", "0"]) == 2
     assert main(base + ["--coco", good, "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -251,7 +228,7 @@ def test_clip_figures_are_taken_at_the_operating_threshold(tmp_path, tiny_detect
     are taken at ``operating_threshold`` when given, at the detector's own otherwise; mAP does not change."""
     from tssd_ros.data.stills import load_coco
 
-    stills = load_coco(_write_stills(tmp_path / "d") / "coco.json")
+    stills = load_coco(write_stills(tmp_path / "d") / "coco.json")
     r = {op: evaluate_stills(tiny_detector, stills, progress=False, clip_len=4, operating_threshold=op)
          for op in (None, 0.0, 1.01)}
     assert r[0.0]["clips"]["recall_at_threshold"] == 1.0 and r[0.0]["clips"]["flicker"] == 0.0

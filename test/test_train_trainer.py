@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import write_stills
 
 from tssd_ros.cli import main
 from tssd_ros.model import load_detector
@@ -116,6 +117,24 @@ def test_stages_freeze_and_checkpoints_load_and_resume(tmp_path, capsys):
     assert (run / "curves.png").stat().st_size > 1000
     det = load_detector(run / "assoc.pt")
     det.step(np.zeros((96, 96, 3), np.uint8))
+
+
+def test_every_stage_is_scored_on_the_val_stills(tmp_path, capsys):
+    """``val:`` still datasets are scored after each stage (the stage's file through load_detector, the COCO
+    evaluator), logged and kept in val.csv; a video source there is a one-line config error."""
+    coco = write_stills(tmp_path / "d") / "coco.json"
+    doc = _cfg(tmp_path, [{**STAGES[0], "iters": 1}, {**STAGES[1], "iters": 1}],
+               val=[{"kind": "coco", "path": str(coco)}], val_limit=2)
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(doc))
+    assert main(["train", str(tmp_path / "run.yaml"), "--quiet"]) == 0
+    assert "stage tssd: val coco.json (2 images) mAP@0.5" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(tmp_path / "run" / "val.csv")))
+    assert [(r["stage"], r["source"], int(r["images"])) for r in rows] == [("ssd", "coco.json", 2),
+                                                                            ("tssd", "coco.json", 2)]
+    assert all(0.0 <= float(r["mAP50"]) <= 1.0 for r in rows)
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**doc, "val": [{"kind": "synth", "seeds": [1]}]}))
+    assert main(["train", str(tmp_path / "bad.yaml"), "--quiet"]) == 2
+    assert "val sources are still datasets" in capsys.readouterr().err
 
 
 def test_resume_refuses_another_model(tmp_path):

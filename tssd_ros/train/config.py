@@ -127,7 +127,11 @@ class StageConfig:
 
 @dataclass
 class RunConfig:
-    """A training run: model, data, stages and where it writes (``out``: the run folder)."""
+    """A training run: model, data, stages and where it writes (``out``: the run folder).
+
+    val: still datasets (``coco`` / ``yolo``) scored after every stage on their first ``val_limit`` images
+    (mAP@0.5 and @0.5:0.95 with the COCO evaluator, as ``tssd eval``), logged and kept in ``val.csv``.
+    """
 
     out: str
     model: dict[str, Any]
@@ -201,6 +205,11 @@ def run_config_from_dict(doc: Any, base_dir: str | Path = ".", overrides: dict[s
     doc["data"] = [_build(DataSource, d, f"data[{i}]") for i, d in enumerate(doc["data"] or [])]
     doc["val"] = [_build(DataSource, d, f"val[{i}]") for i, d in enumerate(doc.get("val") or [])]
     doc["stages"] = [_build(StageConfig, d, f"stages[{i}]") for i, d in enumerate(doc["stages"] or [])]
+    bad = [v.kind for v in doc["val"] if v.kind not in ("coco", "yolo")]
+    if bad:
+        raise InputError(f"val sources are still datasets (coco or yolo), got {bad}; score videos with `tssd eval`")
+    if int(doc.get("val_limit", 200)) < 1:
+        raise InputError(f"val_limit must be >= 1, got {doc['val_limit']}")
     if not doc["data"] or not doc["stages"]:
         raise InputError("training config needs at least one data source and one stage")
     names = [s.name for s in doc["stages"]]

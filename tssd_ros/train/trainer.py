@@ -11,6 +11,7 @@ those (gradient norm clipped). Learning rate: linear warm-up, cosine decay to ``
 
 from __future__ import annotations
 
+import csv
 import functools
 import math
 import os
@@ -213,6 +214,7 @@ class RunTrainer:
             if self.main:
                 self.folder.save(self.out / f"{stage.name}.pt", model, pre, meta, stateless=not stage.temporal)
                 self.log(f"stage {stage.name} done -> {self.out / (stage.name + '.pt')}")
+                self._validate(stage.name)
             stage_i, it, opts = stage_i + 1, 0, None
             if self.main:
                 self.folder.save(self.folder.last, model, pre, meta, {"stage": stage_i, "iter": 0, "optimizers": []})
@@ -223,6 +225,30 @@ class RunTrainer:
             dist.destroy_process_group()
         final = self.out / f"{self.cfg.stages[-1].name}.pt"
         return final if stage_i >= len(self.cfg.stages) else self.out / "last.pt"
+
+    def _validate(self, stage: str) -> None:
+        """Score the stage's file on the ``val`` stills (the stage's own checkpoint through ``load_detector``,
+        as a user would load it) and append the figures to ``val.csv``."""
+        from tssd_ros.eval.coco import evaluate_stills
+        from tssd_ros.model.checkpoint import load_detector
+        from tssd_ros.train.sources import load_source
+
+        if not self.cfg.val:
+            return
+        det = load_detector(self.out / f"{stage}.pt")
+        path = self.out / "val.csv"
+        new = not path.exists()
+        with path.open("a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(["stage", "source", "images", "mAP50", "mAP50_95"])
+            for src in self.cfg.val:
+                for coll in load_source(src, self.cfg)[1]:
+                    res = evaluate_stills(det, coll, progress=self.progress, limit=self.cfg.val_limit)
+                    m50, m = (float("nan") if res[k] is None else float(res[k]) for k in ("mAP50", "mAP50_95"))
+                    w.writerow([stage, Path(src.path).name, res["images"], f"{m50:.4f}", f"{m:.4f}"])
+                    self.log(f"stage {stage}: val {Path(src.path).name} ({res['images']} images) mAP@0.5 "
+                             f"{m50:.3f}, @0.5:0.95 {m:.3f}")
 
     def _stage(self, model: TSSD, pre: PreprocessConfig, meta: dict[str, Any], mix: DataMix, stage_i: int,
                start: int, opts: list[torch.optim.Optimizer], budget: float) -> int:

@@ -135,6 +135,11 @@ def test_every_stage_is_scored_on_the_val_stills(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**doc, "val": [{"kind": "synth", "seeds": [1]}]}))
     assert main(["train", str(tmp_path / "bad.yaml"), "--quiet"]) == 2
     assert "val sources are still datasets" in capsys.readouterr().err
+    # a val file that is not there fails before any training, not after the first stage
+    missing = {**doc, "out": str(tmp_path / "run2"), "val": [{"kind": "coco", "path": str(tmp_path / "no.json")}]}
+    (tmp_path / "missing.yaml").write_text(yaml.safe_dump(missing))
+    assert main(["train", str(tmp_path / "missing.yaml"), "--quiet"]) == 2
+    assert not (tmp_path / "run2" / "log.csv").exists()
 
 
 def test_resume_refuses_another_model(tmp_path):

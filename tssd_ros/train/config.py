@@ -208,8 +208,9 @@ def run_config_from_dict(doc: Any, base_dir: str | Path = ".", overrides: dict[s
     bad = [v.kind for v in doc["val"] if v.kind not in ("coco", "yolo")]
     if bad:
         raise InputError(f"val sources are still datasets (coco or yolo), got {bad}; score videos with `tssd eval`")
-    if int(doc.get("val_limit", 200)) < 1:
-        raise InputError(f"val_limit must be >= 1, got {doc['val_limit']}")
+    limit = doc.get("val_limit", 200)
+    if not isinstance(limit, int) or limit < 1:
+        raise InputError(f"val_limit must be an integer >= 1, got {limit!r}")
     if not doc["data"] or not doc["stages"]:
         raise InputError("training config needs at least one data source and one stage")
     names = [s.name for s in doc["stages"]]

@@ -197,6 +197,7 @@ class RunTrainer:
         if self.cfg.threads:
             torch.set_num_threads(int(self.cfg.threads))
         self.out.mkdir(parents=True, exist_ok=True)
+        val = self._val_sets()  # read now: a wrong val path fails before training, not after a stage
         model, pre, meta = self._new_model()
         model.to(self.device)
         stage_i, it, opts, pre_r, meta_r = self.folder.resume(
@@ -214,7 +215,7 @@ class RunTrainer:
             if self.main:
                 self.folder.save(self.out / f"{stage.name}.pt", model, pre, meta, stateless=not stage.temporal)
                 self.log(f"stage {stage.name} done -> {self.out / (stage.name + '.pt')}")
-                self._validate(stage.name)
+                self._validate(stage.name, val)
             stage_i, it, opts = stage_i + 1, 0, None
             if self.main:
                 self.folder.save(self.folder.last, model, pre, meta, {"stage": stage_i, "iter": 0, "optimizers": []})
@@ -226,14 +227,21 @@ class RunTrainer:
         final = self.out / f"{self.cfg.stages[-1].name}.pt"
         return final if stage_i >= len(self.cfg.stages) else self.out / "last.pt"
 
-    def _validate(self, stage: str) -> None:
+    def _val_sets(self) -> list[tuple[str, Any]]:
+        """(source file name, still collection) of every ``val`` source (main process only)."""
+        from tssd_ros.train.sources import load_source
+
+        if not self.main:
+            return []
+        return [(Path(src.path).name, coll) for src in self.cfg.val for coll in load_source(src, self.cfg)[1]]
+
+    def _validate(self, stage: str, val: list[tuple[str, Any]]) -> None:
         """Score the stage's file on the ``val`` stills (the stage's own checkpoint through ``load_detector``,
         as a user would load it) and append the figures to ``val.csv``."""
         from tssd_ros.eval.coco import evaluate_stills
         from tssd_ros.model.checkpoint import load_detector
-        from tssd_ros.train.sources import load_source
 
-        if not self.cfg.val:
+        if not val:
             return
         det = load_detector(self.out / f"{stage}.pt")
         path = self.out / "val.csv"
@@ -242,13 +250,11 @@ class RunTrainer:
             w = csv.writer(f)
             if new:
                 w.writerow(["stage", "source", "images", "mAP50", "mAP50_95"])
-            for src in self.cfg.val:
-                for coll in load_source(src, self.cfg)[1]:
-                    res = evaluate_stills(det, coll, progress=self.progress, limit=self.cfg.val_limit)
-                    m50, m = (float("nan") if res[k] is None else float(res[k]) for k in ("mAP50", "mAP50_95"))
-                    w.writerow([stage, Path(src.path).name, res["images"], f"{m50:.4f}", f"{m:.4f}"])
-                    self.log(f"stage {stage}: val {Path(src.path).name} ({res['images']} images) mAP@0.5 "
-                             f"{m50:.3f}, @0.5:0.95 {m:.3f}")
+            for name, coll in val:
+                res = evaluate_stills(det, coll, progress=self.progress, limit=self.cfg.val_limit)
+                m50, m = (float("nan") if res[k] is None else float(res[k]) for k in ("mAP50", "mAP50_95"))
+                w.writerow([stage, name, res["images"], f"{m50:.4f}", f"{m:.4f}"])
+                self.log(f"stage {stage}: val {name} ({res['images']} images) mAP@0.5 {m50:.3f}, @0.5:0.95 {m:.3f}")
 
     def _stage(self, model: TSSD, pre: PreprocessConfig, meta: dict[str, Any], mix: DataMix, stage_i: int,
                start: int, opts: list[torch.optim.Optimizer], budget: float) -> int:

@@ -50,14 +50,16 @@ class OTARun:
         self.tracker, self.frames = OTATracker(cfg), frames
         self.counter = DiveCounter(names, min_hits=max(cfg.min_hits, count_min_hits))
 
-    def update(self, dets: Any, t: float, img: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    def update(self, dets: Any, t: float, img: np.ndarray) -> tuple[np.ndarray, dict[str, int], np.ndarray]:
         tracks = self.tracker.update(dets, t, img if self.frames else None)
         self.counter.update(tracks, self.tracker.next_id)
         ids = np.full(len(dets), -1, np.int64)
+        labels = dets.labels.copy()
         for tr in tracks:
             if tr.det_index >= 0 and tr.confirmed and tr.track_id >= 0:
                 ids[tr.det_index] = tr.track_id
-        return ids, self.counter.counts
+                labels[tr.det_index] = tr.label  # the identity's class, as the pipeline publishes it
+        return ids, self.counter.counts, labels
 
 
 class BaselineRun:
@@ -116,9 +118,12 @@ class Recording:
             self.gt_rows.append(np.column_stack([_mot_rows(i + 1, gt.ids, gt.boxes, (~gt.ignore).astype(float)),
                                                  gt.labels]))
 
-    def published(self, key: str, i: int, d: Any, ids: np.ndarray, counts: dict[str, int]) -> None:
-        """Frame i of tracker ``key``: its identities (-1 = none) per detection and its running counts."""
-        lab = self.lmap[d.labels] if len(d) else d.labels
+    def published(self, key: str, i: int, d: Any, ids: np.ndarray, counts: dict[str, int],
+                  labels: np.ndarray | None = None) -> None:
+        """Frame i of tracker ``key``: its identities (-1 = none) per detection, its running counts and the
+        classes it published (default: the detections')."""
+        labels = d.labels if labels is None else labels
+        lab = self.lmap[labels] if len(d) else labels
         pub = (ids >= 0) & (lab >= 0)
         if pub.any():
             self.rows.setdefault(key, []).append(

@@ -220,3 +220,22 @@ def test_faint_boxes_extend_confirmed_identities_and_are_published_only_then():
     assert (p.conf_threshold, det.postprocess.conf_threshold) == (0.2, 0.15)
     p.set_thresholds(track_threshold=1.0)
     assert p.detector.postprocess.conf_threshold == 0.2
+
+
+class FlippingDetector(ScriptedDetector):
+    """A sea cucumber the detector calls a scallop in frames 8-11."""
+
+    def step(self, bgr):
+        d = super().step(bgr)
+        d.labels[:] = 1 if 8 <= self.k - 1 < 12 else 2
+        return d
+
+
+def test_an_identity_is_published_and_counted_under_one_class():
+    """The published detection carries its identity's class (the tubelet's vote), not the detector's flip, so a
+    consumer (grasp selection, a counter downstream) sees one animal of one class."""
+    p = Pipeline(FlippingDetector(), OTAConfig(min_hits=3))
+    res = run(p, 20)
+    published = [(r.published_ids()[0], r.detections.class_name(0)) for r in res if r.published_ids()[0] is not None]
+    assert len(published) == 18 and set(published) == {(0, "seacucumber")}
+    assert res[-1].counts["seacucumber"] == (1, 1) and res[-1].counts["scallop"] == (0, 0)

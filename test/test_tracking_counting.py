@@ -153,6 +153,8 @@ def test_interrupted_save_keeps_previous_file(tmp_path, monkeypatch, target):
          ' "counts": {"a": 2}, "counted_ids": {"a": [1]}}', "do not match"),
         ('{"format": "tssd_ros.dive_counter", "version": 1, "min_hits": 5, "next_id": 2, "class_names": [],'
          ' "counts": {"a": 1}, "counted_ids": {"a": [7]}}', "next_id"),
+        ('{"format": "tssd_ros.dive_counter", "version": 1, "min_hits": 5, "next_id": 9, "class_names": [],'
+         ' "counts": {"a": 1, "b": 1}, "counted_ids": {"a": [7], "b": [7]}}', "two classes"),
     ],
 )
 def test_corrupt_file_is_a_clear_error_not_a_zero_count(tmp_path, content, why):

@@ -157,21 +157,27 @@ def test_low_score_detection_extends_a_track_but_never_starts_one():
     assert ids(out) == [-1, 0]
 
 
-def test_both_stages_match_within_a_class_only():
-    """All classes share one association matrix per stage: a box of another class on the same spot (a starfish
-    on a scallop) never takes the identity, in the high-score stage or the low one."""
-    trk = OTATracker(motion_cfg(G=0.5, low_score=0.1))
+@pytest.mark.parametrize("match", [1.0, 0.3])
+def test_both_stages_match_within_a_class_unless_cross_class_match(match):
+    """All classes share one association matrix per stage. Per-class tubelets (cross_class_match 1.0, the paper):
+    a box of another class on the same spot never takes the identity, in the high-score stage or the low one.
+    With cross_class_match (the default) it continues the tubelet when no box of its class does, and the
+    tubelet keeps the class its detections voted for."""
+    per_class = match == 1.0
+    trk = OTATracker(motion_cfg(G=0.5, low_score=0.1, cross_class_match=match))
     a, b = [100.0, 100, 140, 140], [300.0, 100, 340, 140]
     assert ids(trk.update(dets([a, b], labels=[0, 1]))) == [0, 1]
-    # same places, classes swapped: neither may inherit the other's identity
+    # same places, classes swapped
     out = trk.update(dets([b, a], labels=[0, 1]))
-    assert ids(out) == [2, 3]
-    # the low stage likewise: a faint box of another class over a tubelet extends nothing; of its class, it does
-    trk = OTATracker(motion_cfg(G=0.5, low_score=0.1))
+    assert ids(out) == ([2, 3] if per_class else [1, 0])
+    assert [t.class_name for t in out] == (["seaurchin", "scallop"] if per_class else ["scallop", "seaurchin"])
+    # the low stage likewise; a faint box of the tubelet's class always extends it
+    trk = OTATracker(motion_cfg(G=0.5, low_score=0.1, cross_class_match=match))
     assert ids(trk.update(dets([a], labels=[0]))) == [0]
-    assert ids(trk.update(dets([[101.0, 100, 141, 140]], scores=[0.3], labels=[1]))) == [-1]
+    out = trk.update(dets([[101.0, 100, 141, 140]], scores=[0.3], labels=[1]))
+    assert ids(out) == ([-1] if per_class else [0])
     out = trk.update(dets([[102.0, 100, 142, 140]], scores=[0.3], labels=[0]))
-    assert ids(out) == [0] and out[0].hits == 2
+    assert ids(out) == [0] and out[0].hits == (2 if per_class else 3)
 
 
 def test_a_second_box_on_a_tracked_individual_starts_no_tubelet():
@@ -318,3 +324,46 @@ def test_lifetime_is_the_modes_unless_set():
             assert bool(trk.active_tracks()) == alive, (cfg.mode, cfg.max_age_frames, gap)
     assert ota_changes_from_params({"ota_max_age_frames": 0})["max_age_frames"] is None
     assert OTAConfig(**ota_changes_from_params({"ota_max_age_frames": 7})).age_limit() == 7
+
+
+def test_a_class_flip_on_one_animal_keeps_its_identity_and_is_counted_once():
+    """The detector calls one sea cucumber a scallop for four frames: with cross_class_match the tubelet goes on,
+    published under the class most of its detections gave, and the animal is counted once; per-class tubelets
+    (1.0, the paper) end it and start a scallop: two identities, two counts."""
+    for match, n_ids, counts in ((0.3, 1, {"seacucumber": 1, "scallop": 0}),
+                                 (1.0, 2, {"seacucumber": 1, "scallop": 1})):
+        trk = OTATracker(motion_cfg(min_hits=3, cross_class_match=match))
+        counter = DiveCounter(NAMES, min_hits=3)
+        seen, names = set(), set()
+        for k in range(20):
+            out = trk.update(dets([[100.0 + 2 * k, 100, 200 + 2 * k, 160]], labels=[1 if 8 <= k < 12 else 2]))
+            counter.update(out)
+            seen |= {t.track_id for t in out if t.confirmed}
+            names |= {t.class_name for t in out if t.confirmed}
+        assert len(seen) == n_ids and {c: counter.counts[c] for c in counts} == counts
+        assert names == ({"seacucumber"} if n_ids == 1 else {"seacucumber", "scallop"})
+
+
+def test_a_tubelets_class_is_its_detections_vote_and_its_count_follows_it():
+    """Counted as a scallop after its first three frames, then seen as a sea cucumber: once the cucumber
+    detections outweigh the scallop ones the identity is published and counted as a cucumber, never as both."""
+    trk, counter = OTATracker(motion_cfg(min_hits=3)), DiveCounter(NAMES, min_hits=3)
+    history = []
+    for k in range(10):
+        out = trk.update(dets([[100.0 + 2 * k, 100, 200 + 2 * k, 160]], labels=[1 if k < 3 else 2]))
+        counter.update(out)
+        history.append((out[0].track_id, out[0].class_name, counter.counts["scallop"], counter.counts["seacucumber"]))
+    assert {h[0] for h in history} == {0}
+    assert history[2][1:] == ("scallop", 1, 0)  # confirmed and counted as what it was seen as
+    assert history[5][1] == "scallop"  # a tie (three detections each) keeps the class
+    assert history[-1][1:] == ("seacucumber", 0, 1)  # moved, not added
+
+
+def test_a_detection_of_its_own_class_takes_the_tubelet_first():
+    """Another class's box overlapping the prediction better (and scoring higher) does not take a tubelet from a
+    detection of the tubelet's own class."""
+    for match in (0.3, 1.0):
+        trk = OTATracker(motion_cfg(cross_class_match=match))
+        trk.update(dets([[100.0, 100, 200, 200]], labels=[0]))
+        out = trk.update(dets([[100.0, 100, 200, 200], [115.0, 100, 215, 200]], scores=[0.95, 0.9], labels=[1, 0]))
+        assert ids(out)[1] == 0 and out[1].class_name == "seaurchin"

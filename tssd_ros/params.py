@@ -122,6 +122,9 @@ PARAMS: tuple[Param, ...] = (
           "this frame by more than this fraction of its area starts no tubelet (1 = off)", 0.0, 1.0),
     Param("ota_cross_class_cover", _OTA.cross_class_cover, "motion mode: the same rule for a box inside a box of "
           "another class (one animal boxed as two classes; 1 = off)", 0.0, 1.0),
+    Param("ota_cross_class_match", _OTA.cross_class_match, "motion mode: IoU with a tubelet's prediction above "
+          "which a detection of another class may continue it (its own class first; the tubelet's class is the "
+          "vote of its detections; 1 = off)", 0.0, 1.0),
     _int("min_hits", _OTA.min_hits, "matches before an identity is confirmed and published", 1, 1000),
     _int("count_min_hits", 5, "matches before an identity is counted (below min_hits: min_hits)", 0, 1000),
     Param("max_gap_s", 1.0, "a larger gap between frame stamps resets the temporal state", 0.0, 3600.0),
@@ -140,7 +143,8 @@ OTA_PARAMS = {"ota_mode": "mode", "ota_T": "T", "ota_G": "G", "ota_tub_len": "tu
               "ota_assignment": "assignment", "min_hits": "min_hits", "ota_low_score": "low_score",
               "ota_score_scale": "score_scale", "ota_app_gate": "app_gate", "ota_reid_max_age_s": "reid_max_age_s",
               "ota_reid_cos": "reid_cos", "ota_cmc": "cmc", "ota_birth_cover": "birth_cover",
-              "ota_cross_class_cover": "cross_class_cover"}
+              "ota_cross_class_cover": "cross_class_cover",
+              "ota_cross_class_match": "cross_class_match"}
 POSTPROCESS_PARAMS = ("conf_threshold", "nms_iou", "top_k", "cross_class_iou", "class_filter")
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -258,10 +258,16 @@ class Pipeline:
         tracks: list[Track] = []
         if self.config.track:
             tracks = self.tracker.update(dets, stamp, frame=bgr)
+            labels = dets.labels
             for t in tracks:
                 if t.det_index >= 0:
                     track_ids[t.det_index] = t.track_id
                     confirmed[t.det_index] = t.confirmed
+                    if t.label != labels[t.det_index]:  # an identity keeps its class (OTAConfig.cross_class_match)
+                        labels = labels.copy() if labels is dets.labels else labels
+                        labels[t.det_index] = t.label
+            if labels is not dets.labels:
+                dets = replace(dets, labels=labels)
             self.counter.update(tracks, next_id=self.tracker.next_id, stamp=stamp)
         if self._low_threshold() is not None:  # faint boxes: published only with a confirmed identity (none
             # when tracking is off)

@@ -52,6 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cross-class-cover", type=float, default=d.cross_class_cover,
                    help="motion: the same for a box inside a box of another class (one object boxed as two "
                         f"classes), 1 = off (default {d.cross_class_cover})")
+    p.add_argument("--cross-class-match", type=float, default=d.cross_class_match,
+                   help="motion: IoU above which a detection of another class may continue a track (one of its own "
+                        "class first; a track's class is its detections' vote), 1 = off "
+                        f"(default {d.cross_class_match})")
     p.add_argument("--min-hits", type=int, default=d.min_hits,
                    help=f"matches for an identity to be confirmed (default {d.min_hits})")
     p.add_argument("--assignment", choices=ASSIGNMENTS, default=d.assignment)
@@ -92,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     config = OTAConfig(mode=mode, T=args.T, G=args.G, low_score=args.low_score, tub_len=args.tub_len,
                        max_age_frames=args.max_age or None, max_age_s=args.max_age_s or None,
                        reid_max_age_s=args.reid_max_age_s, cmc=args.cmc, birth_cover=args.birth_cover,
-                       cross_class_cover=args.cross_class_cover,
+                       cross_class_cover=args.cross_class_cover, cross_class_match=args.cross_class_match,
                        min_hits=args.min_hits,
                        assignment=args.assignment, iou_term=args.iou_term, motion_appearance=feats is not None,
                        fps=fps)

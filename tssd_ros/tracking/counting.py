@@ -43,6 +43,7 @@ class DiveCounter:
         self.next_id = int(next_id)
         self.id_limit = int(next_id)  # identities below this are covered by the saved file's next_id
         self.counted_ids: dict[str, set[int]] = {c: set() for c in self.class_names}
+        self._class_of: dict[int, str] = {}  # counted id -> the class it is counted under
         self.in_view: dict[str, int] = {c: 0 for c in self.class_names}
         self.updated: float | None = None
 
@@ -59,14 +60,24 @@ class DiveCounter:
             self.next_id = max(self.next_id, t.track_id + 1)
             if t.hits < self.min_hits or t.frames_since_update != 0:
                 continue
-            ids = self.counted_ids.setdefault(t.class_name, set())
-            ids.add(int(t.track_id))
+            self._count(int(t.track_id), t.class_name)
             in_view[t.class_name] = in_view.get(t.class_name, 0) + 1
         self.in_view = in_view
         if next_id is not None:
             self.next_id = max(self.next_id, int(next_id))
         self.updated = time.time() if stamp is None else float(stamp)
         return self.counts
+
+    def _count(self, track_id: int, class_name: str) -> None:
+        """Count an individual once, under its current class: a tubelet whose class vote changed (the
+        detector took it for a look-alike first) moves from the old class's count to the new one's."""
+        old = self._class_of.get(track_id)
+        if old == class_name:
+            return
+        if old is not None:
+            self.counted_ids[old].discard(track_id)
+        self.counted_ids.setdefault(class_name, set()).add(track_id)
+        self._class_of[track_id] = class_name
 
     @property
     def counts(self) -> dict[str, int]:
@@ -80,6 +91,7 @@ class DiveCounter:
     def reset_counts(self) -> None:
         """Start a new count (e.g. a new transect); next_id is kept so identities stay unique."""
         self.counted_ids = {c: set() for c in self.counted_ids}
+        self._class_of = {}
         self.in_view = {c: 0 for c in self.counted_ids}
 
     # -- persistence -------------------------------------------------------------------------------
@@ -118,12 +130,15 @@ class DiveCounter:
             raise bad(f"missing or wrong field ({e})") from None
         if counts != {c: len(v) for c, v in ids.items()}:
             raise bad("counts do not match counted_ids")
+        if sum(len(v) for v in ids.values()) != len(set().union(*ids.values())):
+            raise bad("an identity is counted under two classes")
         top = max((max(v) for v in ids.values() if v), default=-1)
         if next_id <= top:
             raise bad(f"next_id {next_id} <= counted id {top}")
         out = cls(names, min_hits=max(min_hits, 1), next_id=next_id)
         for c, v in ids.items():
             out.counted_ids[c] = v
+            out._class_of.update(dict.fromkeys(v, c))
             out.in_view.setdefault(c, 0)
         out.updated = updated
         return out

@@ -12,6 +12,11 @@ Why each part (issue 10, identities and counts that beat SORT and ByteTrack on a
   ``cos < app_gate`` never match. Appearance is a gate (two overlapping individuals stay apart) and a
   tie-breaker (between similar overlaps the one that looks alike wins); the box decides otherwise, because
   a detector's attention vectors of one individual vary far more than its boxes.
+* Classes: a detector flips between look-alike classes on one animal (a sea cucumber boxed as a starfish for a
+  few frames); a tubelet of one class would then end and another begin, and the animal be counted twice. A
+  detection of another class may continue a tubelet where it overlaps its prediction by more than
+  ``cross_class_match`` and no detection of the tubelet's class does; the tubelet's class is the
+  score-weighted vote of its detections (TubeletStore.vote), and DiveCounter counts it once, under that class.
 * Two stages (ByteTrack): detections scoring above G first; then those between ``low_score`` and G, by
   box alone (a faint detection's appearance is unreliable), against the tubelets still unmatched. They
   keep an individual's track through a blurred or half-hidden frame but never start one.
@@ -43,6 +48,9 @@ if TYPE_CHECKING:
 APP_WEIGHT = 0.5
 #: IoU gate of the second (low-score, box-only) stage: stricter than T, as ByteTrack's 0.5.
 LOW_IOU_GATE = 0.5
+#: added to S for a pair of one class, so another class's detection continues a tubelet only where none of its
+#: own class does (cross_class_match).
+SAME_CLASS_BONUS = 2.0
 
 
 class MotionAssociation:
@@ -84,9 +92,10 @@ class MotionAssociation:
         assign = assign_greedy if cfg.assignment == "greedy" else assign_hungarian
         app = units is not None and st.vsum is not None and cfg.motion_appearance
 
-        # stage 1: high-score detections, box + appearance; all classes in one matrix (pairs of two classes
-        # are invalid, so each class's block is assigned as on its own, without a Python loop per class). One
-        # IoU matrix serves both stages unless the frame-less camera estimate moves the predictions between them.
+        # stage 1: high-score detections, box + appearance; all classes in one matrix, without a Python loop per
+        # class: a pair of two classes is valid only with IoU > cross_class_match and ranks below every pair of one
+        # class (SAME_CLASS_BONUS). One IoU matrix serves both stages unless the frame-less camera estimate moves
+        # the predictions between them.
         t_used = np.zeros(len(act), bool)
         moved = None  # stage-1 residuals (detected centre - predicted centre): the frame-less camera shift
         cand = np.nonzero(high | low)[0]
@@ -95,7 +104,8 @@ class MotionAssociation:
         d = cand[is_high]
         if iou is not None and len(d):
             S = iou[is_high]
-            valid = (S > T) & (labels[d, None] == st.labels[act][None, :])
+            same = labels[d, None] == st.labels[act][None, :]
+            valid = (S > T) & (same | (S > cfg.cross_class_match))
             if app:
                 mean, cnt = st.mean_units(act)
                 cos = np.einsum("dk,tk->dt", units[d], mean).astype(np.float64)  # einsum: see associate_paper
@@ -103,6 +113,7 @@ class MotionAssociation:
                     cos[:, cnt == 0] = 1.0  # a tubelet born without vectors has no appearance evidence
                 valid &= cos >= cfg.app_gate
                 S += APP_WEIGHT * cos
+            S += SAME_CLASS_BONUS * same
             r, k = _confirmed_first(assign, np.where(valid, S, 0.0), st.hits[act] >= cfg.min_hits)
             dr = d[r]
             det_slot[dr] = act[k]
@@ -126,8 +137,9 @@ class MotionAssociation:
         t = np.nonzero(~t_used)[0] if len(d) else d
         if iou is not None and len(d) and len(t):
             iou2 = box_iou(boxes[d], pred[t]) if shifted else iou[~is_high][:, t]
-            iou2[labels[d, None] != st.labels[act[t]][None, :]] = 0.0
-            r, k = assign(iou2, max(T, LOW_IOU_GATE))
+            same = labels[d, None] == st.labels[act[t]][None, :]
+            ok = (iou2 > max(T, LOW_IOU_GATE)) & (same | (iou2 > cfg.cross_class_match))
+            r, k = assign(np.where(ok, iou2 + SAME_CLASS_BONUS * same, 0.0), 0.0)
             det_slot[d[r]] = act[t[k]]
 
         # stage 3: re-identification of lost tubelets by unmatched high-score detections

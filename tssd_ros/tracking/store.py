@@ -31,6 +31,7 @@ class TubeletStore:
         self.alive = np.zeros(cap, bool)
         self.ids = np.full(cap, -1, np.int64)
         self.labels = np.full(cap, -1, np.int64)
+        self.votes = np.zeros((cap, getattr(self, "votes", np.zeros((0, 0))).shape[1]))  # score sum per class
         self.boxes = np.zeros((cap, self.L, 4))
         self.times = np.zeros((cap, self.L))
         self.nrows = np.zeros(cap, np.int64)
@@ -55,7 +56,7 @@ class TubeletStore:
         old = {k: v for k, v in vars(self).items() if isinstance(v, np.ndarray)}
         self._alloc(self.cap * 2)
         for k, v in old.items():
-            if k in ("vecs", "vsum"):
+            if k in ("vecs", "vsum", "votes"):
                 new = np.zeros((self.cap, *v.shape[1:]), v.dtype)
                 setattr(self, k, new)
             getattr(self, k)[: len(v)] = v
@@ -78,6 +79,7 @@ class TubeletStore:
         self.nrows[slots] = 0
         self.head[slots] = self.L - 1
         self.hits[slots] = 0
+        self.votes[slots] = 0.0
         self.vvalid[slots] = False
         self.vcount[slots] = 0
         if self.vsum is not None:
@@ -102,6 +104,19 @@ class TubeletStore:
                 self.vsum[slots] += units.astype(self.vecs.dtype, copy=False)  # as stored: the sum stays exact
                 self.vcount[slots] += 1
             self.vvalid[slots, h] = units is not None
+
+    def vote(self, slots: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> None:
+        """Add each detection's score to its class's tally in its tubelet (slots distinct); a tubelet's label is
+        the class with the largest tally (a tie keeps it), so a few detections of a look-alike class do not
+        relabel it."""
+        k = int(labels.max(initial=-1)) + 1
+        if k > self.votes.shape[1]:
+            self.votes = np.pad(self.votes, ((0, 0), (0, k - self.votes.shape[1])))
+        self.votes[slots, labels] += weights
+        v, rows = self.votes[slots], np.arange(len(slots))
+        best, cur = v.argmax(1), self.labels[slots]  # cur: -1 or a freed slot's old label (tally 0) at birth
+        cur_v = np.where(cur >= 0, v[rows, np.maximum(cur, 0)], -1.0)
+        self.labels[slots] = np.where(cur_v >= v[rows, best], cur, best)  # a tie keeps the class
 
     def newest(self, slots: np.ndarray) -> np.ndarray:
         return self.boxes[slots, self.head[slots]]

@@ -32,6 +32,7 @@ from builtin_interfaces.msg import Time
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock
 
 from tssd_ros.bag.reader import _open, ros1_to_cdr, ros2_type
@@ -198,7 +199,9 @@ def play(bag: str | Path, topics: list[str] | None = None, rate: float = 1.0, lo
     done, interrupted = 0, False
     bar = tqdm(total=src.count * loops or None, unit="msg", desc="play", disable=not progress)
     try:
-        rclpy.init(args=[], context=ctx)
+        # Ctrl-C as Python's KeyboardInterrupt, not through rclpy's signal handler (which shuts contexts down from
+        # its own thread and forwards the signal): a CI run once saw a SIGINT change nothing for 20 s
+        rclpy.init(args=[], context=ctx, signal_handler_options=SignalHandlerOptions.NO)
         node = rclpy.create_node("tssd_play", context=ctx)
         player = BagPlayer(node, src.types, qos, clock)
         alone = player.wait_for_subscribers(start_delay)

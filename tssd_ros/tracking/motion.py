@@ -85,7 +85,7 @@ class MotionAssociation:
         cam = self.cam + shift
         high = norm_scores > cfg.G
         low = (norm_scores > cfg.low_score) & ~high
-        act = np.nonzero(st.alive)[0]
+        act = st.alive.nonzero()[0]
         x, P = st.kf_predict(self.kf, act, now, cam)
         self._pred = (act, x, P)
         pred = cxcywh_to_xyxy(x)
@@ -98,14 +98,18 @@ class MotionAssociation:
         # the predictions between them.
         t_used = np.zeros(len(act), bool)
         moved = None  # stage-1 residuals (detected centre - predicted centre): the frame-less camera shift
-        cand = np.nonzero(high | low)[0]
+        cand = (high | low).nonzero()[0]
         iou = box_iou(boxes[cand], pred) if len(cand) and len(act) else None
+        t_lab = st.labels[act]
+        mixed = iou is not None and np.count_nonzero(labels[cand] != t_lab[0]) + np.count_nonzero(t_lab != t_lab[0]) > 0
         is_high = high[cand]
         d = cand[is_high]
         if iou is not None and len(d):
             S = iou[is_high]
-            same = labels[d, None] == st.labels[act][None, :]
-            valid = (S > T) & (same | (S > cfg.cross_class_match))
+            valid = S > T
+            if mixed:  # one class in the frame and the tubelets (the usual frame): every pair is of one class
+                same = labels[d, None] == t_lab[None, :]
+                valid &= same | (S > cfg.cross_class_match)
             if app:
                 mean, cnt = st.mean_units(act)
                 cos = np.einsum("dk,tk->dt", units[d], mean).astype(np.float64)  # einsum: see associate_paper
@@ -113,7 +117,8 @@ class MotionAssociation:
                     cos[:, cnt == 0] = 1.0  # a tubelet born without vectors has no appearance evidence
                 valid &= cos >= cfg.app_gate
                 S += APP_WEIGHT * cos
-            S += SAME_CLASS_BONUS * same
+            if mixed:
+                S += SAME_CLASS_BONUS * same
             r, k = _confirmed_first(assign, np.where(valid, S, 0.0), st.hits[act] >= cfg.min_hits)
             dr = d[r]
             det_slot[dr] = act[k]
@@ -134,16 +139,19 @@ class MotionAssociation:
 
         # stage 2: low-score detections against the tubelets still unmatched, box only (one matrix, as stage 1)
         d = cand[~is_high]
-        t = np.nonzero(~t_used)[0] if len(d) else d
+        t = (~t_used).nonzero()[0] if len(d) else d
         if iou is not None and len(d) and len(t):
             iou2 = box_iou(boxes[d], pred[t]) if shifted else iou[~is_high][:, t]
-            same = labels[d, None] == st.labels[act[t]][None, :]
-            ok = (iou2 > max(T, LOW_IOU_GATE)) & (same | (iou2 > cfg.cross_class_match))
-            r, k = assign(np.where(ok, iou2 + SAME_CLASS_BONUS * same, 0.0), 0.0)
+            if mixed:
+                same = labels[d, None] == t_lab[t][None, :]
+                ok = (iou2 > max(T, LOW_IOU_GATE)) & (same | (iou2 > cfg.cross_class_match))
+                r, k = assign(np.where(ok, iou2 + SAME_CLASS_BONUS * same, 0.0), 0.0)
+            else:
+                r, k = assign(iou2, max(T, LOW_IOU_GATE))
             det_slot[d[r]] = act[t[k]]
 
         # stage 3: re-identification of lost tubelets by unmatched high-score detections
-        if cfg.reid_max_age_s > 0 and st.lost.any():
+        if cfg.reid_max_age_s > 0 and np.count_nonzero(st.lost):
             self._reidentify(cfg, st, boxes, labels, units, high & (det_slot < 0), now, T, det_slot, reid)
         return det_slot, reid
 
@@ -165,9 +173,9 @@ class MotionAssociation:
     def _reidentify(self, cfg: OTAConfig, st: TubeletStore, boxes: np.ndarray, labels: np.ndarray,
                     units: np.ndarray | None, cand: np.ndarray, now: float, T: float, det_slot: np.ndarray,
                     reid: np.ndarray) -> None:
-        lost = np.nonzero(st.lost)[0]
+        lost = st.lost.nonzero()[0]
         for c in _classes(labels[cand]):
-            d = np.nonzero(cand & (labels == c))[0]
+            d = (cand & (labels == c)).nonzero()[0]
             t = lost[st.labels[lost] == c]
             if len(t) == 0:
                 continue
@@ -191,13 +199,13 @@ def _confirmed_first(assign: Callable[[np.ndarray, float], tuple[np.ndarray, np.
     """Assign detections to confirmed tubelets first, then the rest to tentative ones (ByteTrack's order for
     unconfirmed tracks): a tubelet born from a duplicate box must not take an established individual's next
     detection, which would hand the individual a new identity. Returns (rows, cols) with S > 0."""
-    if confirmed.all() or not confirmed.any():
+    if confirmed.all() or not np.count_nonzero(confirmed):
         return assign(S, 0.0)
-    c, t = np.nonzero(confirmed)[0], np.nonzero(~confirmed)[0]
+    c, t = confirmed.nonzero()[0], (~confirmed).nonzero()[0]
     r1, k1 = assign(S[:, c], 0.0)
     rest = np.ones(len(S), bool)
     rest[r1] = False
-    rr = np.nonzero(rest)[0]
+    rr = rest.nonzero()[0]
     r2, k2 = assign(S[rr][:, t], 0.0)
     return np.concatenate([r1, rr[r2]]), np.concatenate([c[k1], t[k2]])
 

@@ -297,20 +297,20 @@ class OTATracker:
         # time rule before matching: a long gap kills a tubelet even after a single frame
         if cfg.max_age_s is not None:
             self._retire(now - st.last_time > cfg.max_age_s)
-        if st.lost.any():
+        if np.count_nonzero(st.lost):
             st.lost &= now - st.last_time <= cfg.reid_max_age_s
 
         boxes = detections.boxes.astype(np.float64)
         labels = detections.labels
         if motion:
             det_slot, reid = self._motion.associate(cfg, st, boxes, labels, units, norm, now, frame, T)
-            if reid.any():
+            if np.count_nonzero(reid):
                 st.alive[det_slot[reid]] = True
                 st.lost[det_slot[reid]] = False
         else:
             det_slot = associate_paper(st, cfg.assignment, boxes, labels, units, term, T, appearance)
 
-        matched = np.nonzero(det_slot >= 0)[0]
+        matched = (det_slot >= 0).nonzero()[0]
         if len(matched):
             s = det_slot[matched]
             if motion:
@@ -318,7 +318,7 @@ class OTATracker:
             shadow = self._shadowed(s, boxes[matched], labels[matched], norm[matched]) if motion else None
             self._record(s, boxes[matched], units, matched, detections.scores, labels, now, frame_no, shadow)
 
-        born = np.nonzero((det_slot < 0) & (norm > cfg.G))[0]
+        born = ((det_slot < 0) & (norm > cfg.G)).nonzero()[0]
         if motion and len(born) and len(matched) and cfg.covers():  # a second box on a tracked animal
             born = born[~_covered(boxes[born], labels[born], boxes[matched], labels[matched], cfg.birth_cover,
                                   cfg.cross_class_cover)]
@@ -334,7 +334,7 @@ class OTATracker:
             det_slot[born] = s
 
         st.det_index[st.alive] = -1
-        has = np.nonzero(det_slot >= 0)[0]
+        has = (det_slot >= 0).nonzero()[0]
         st.det_index[det_slot[has]] = has
         tracks = self._tracks(detections, det_slot, has, frame_no)
 
@@ -346,7 +346,7 @@ class OTATracker:
     def active_tracks(self) -> list[Track]:
         """All living tubelets (matched this frame or not), ordered by identity; box = newest stored box."""
         st, cfg = self._store, self.config
-        slots = np.nonzero(st.alive)[0]
+        slots = st.alive.nonzero()[0]
         slots = slots[np.argsort(st.ids[slots], kind="stable")]
         vel = st.velocity(slots, cfg.motion_window) if len(slots) else np.zeros((0, 4))
         names = self._class_names
@@ -389,7 +389,7 @@ class OTATracker:
         """End active tubelets: to the lost pool in the motion mode with re-identification, else deleted."""
         st, cfg = self._store, self.config
         mask = mask & st.alive
-        if not mask.any():
+        if not np.count_nonzero(mask):
             return
         if cfg.mode == "motion" and cfg.reid_max_age_s > 0:
             st.lost |= mask
@@ -418,7 +418,7 @@ class OTATracker:
         cfg, st = self.config, self._store
         hits = st.hits[slots]
         tent = hits < cfg.min_hits
-        if not cfg.covers() or len(slots) < 2 or not tent.any():
+        if not cfg.covers() or len(slots) < 2 or not np.count_nonzero(tent):
             return None
         h, sc = hits[tent][:, None], scores[tent][:, None]
         senior = (hits[None, :] > h) | ((hits[None, :] == h) & (scores[None, :] > sc))

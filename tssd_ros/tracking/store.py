@@ -70,10 +70,10 @@ class TubeletStore:
             raise InputError(f"attention vectors changed size from {self.dim} to {dim}; call reset() first")
 
     def new_slots(self, n: int) -> np.ndarray:
-        free = np.nonzero(~(self.alive | self.lost))[0]
+        free = (~(self.alive | self.lost)).nonzero()[0]
         while len(free) < n:
             self._grow()
-            free = np.nonzero(~(self.alive | self.lost))[0]
+            free = (~(self.alive | self.lost)).nonzero()[0]
         slots = free[:n]
         self.alive[slots] = True
         self.nrows[slots] = 0
@@ -95,7 +95,7 @@ class TubeletStore:
         self.nrows[slots] = np.minimum(self.nrows[slots] + 1, self.L)
         if self.vecs is not None and self.vsum is not None:
             was = self.vvalid[slots, h]
-            if was.any():
+            if np.count_nonzero(was):
                 s = slots[was]
                 self.vsum[s] -= self.vecs[s, h[was]]
                 self.vcount[s] -= 1
@@ -113,10 +113,14 @@ class TubeletStore:
         if k > self.votes.shape[1]:
             self.votes = np.pad(self.votes, ((0, 0), (0, k - self.votes.shape[1])))
         self.votes[slots, labels] += weights
-        v, rows = self.votes[slots], np.arange(len(slots))
-        best, cur = v.argmax(1), self.labels[slots]  # cur: -1 or a freed slot's old label (tally 0) at birth
-        cur_v = np.where(cur >= 0, v[rows, np.maximum(cur, 0)], -1.0)
-        self.labels[slots] = np.where(cur_v >= v[rows, best], cur, best)  # a tie keeps the class
+        cur = self.labels[slots]  # -1 or a freed slot's old label (tally 0) at birth
+        other = (labels != cur).nonzero()[0]  # a vote for the tubelet's own class changes nothing
+        if len(other):
+            s, cur = slots[other], cur[other]
+            v, rows = self.votes[s], np.arange(len(s))
+            best = v.argmax(1)
+            cur_v = np.where(cur >= 0, v[rows, np.maximum(cur, 0)], -1.0)
+            self.labels[s] = np.where(cur_v >= v[rows, best], cur, best)  # a tie keeps the class
 
     def newest(self, slots: np.ndarray) -> np.ndarray:
         return self.boxes[slots, self.head[slots]]

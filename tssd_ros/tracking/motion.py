@@ -107,7 +107,7 @@ class MotionAssociation:
         if iou is not None and len(d):
             S = iou[is_high]
             valid = S > T
-            if mixed:  # one class in the frame and the tubelets (the usual frame): every pair is of one class
+            if mixed:  # else (one class in the frame and the tubelets, the usual frame) every pair is of one class
                 same = labels[d, None] == t_lab[None, :]
                 valid &= same | (S > cfg.cross_class_match)
             if app:

@@ -199,8 +199,8 @@ def play(bag: str | Path, topics: list[str] | None = None, rate: float = 1.0, lo
     done, interrupted = 0, False
     bar = tqdm(total=src.count * loops or None, unit="msg", desc="play", disable=not progress)
     try:
-        # Ctrl-C as Python's KeyboardInterrupt, not through rclpy's signal handler (which shuts contexts down from
-        # its own thread and forwards the signal): a CI run once saw a SIGINT change nothing for 20 s
+        # Ctrl-C as Python's own KeyboardInterrupt, without rclpy's signal handler in between: with it, a CI run
+        # once saw a SIGINT to a looping play change nothing for 20 s
         rclpy.init(args=[], context=ctx, signal_handler_options=SignalHandlerOptions.NO)
         node = rclpy.create_node("tssd_play", context=ctx)
         player = BagPlayer(node, src.types, qos, clock)

@@ -43,7 +43,6 @@ class DiveCounter:
         self.next_id = int(next_id)
         self.id_limit = int(next_id)  # identities below this are covered by the saved file's next_id
         self.counted_ids: dict[str, set[int]] = {c: set() for c in self.class_names}
-        self._class_of: dict[int, str] = {}  # counted id -> the class it is counted under
         self.in_view: dict[str, int] = {c: 0 for c in self.class_names}
         self.updated: float | None = None
 
@@ -71,13 +70,12 @@ class DiveCounter:
     def _count(self, track_id: int, class_name: str) -> None:
         """Count an individual once, under its current class: a tubelet whose class vote changed (the
         detector took it for a look-alike first) moves from the old class's count to the new one's."""
-        old = self._class_of.get(track_id)
-        if old == class_name:
+        ids = self.counted_ids.setdefault(class_name, set())
+        if track_id in ids:
             return
-        if old is not None:
-            self.counted_ids[old].discard(track_id)
-        self.counted_ids.setdefault(class_name, set()).add(track_id)
-        self._class_of[track_id] = class_name
+        for other in self.counted_ids.values():
+            other.discard(track_id)
+        ids.add(track_id)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -91,7 +89,6 @@ class DiveCounter:
     def reset_counts(self) -> None:
         """Start a new count (e.g. a new transect); next_id is kept so identities stay unique."""
         self.counted_ids = {c: set() for c in self.counted_ids}
-        self._class_of = {}
         self.in_view = {c: 0 for c in self.counted_ids}
 
     # -- persistence -------------------------------------------------------------------------------
@@ -138,7 +135,6 @@ class DiveCounter:
         out = cls(names, min_hits=max(min_hits, 1), next_id=next_id)
         for c, v in ids.items():
             out.counted_ids[c] = v
-            out._class_of.update(dict.fromkeys(v, c))
             out.in_view.setdefault(c, 0)
         out.updated = updated
         return out

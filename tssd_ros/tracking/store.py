@@ -31,7 +31,7 @@ class TubeletStore:
         self.alive = np.zeros(cap, bool)
         self.ids = np.full(cap, -1, np.int64)
         self.labels = np.full(cap, -1, np.int64)
-        self.votes = np.zeros((cap, getattr(self, "votes", np.zeros((0, 0))).shape[1]))  # score sum per class
+        self.votes = np.zeros((cap, 0))  # score sum per class, widened by vote() (and kept by _grow)
         self.boxes = np.zeros((cap, self.L, 4))
         self.times = np.zeros((cap, self.L))
         self.nrows = np.zeros(cap, np.int64)

@@ -248,6 +248,19 @@ def test_scores_above_one_are_normalised():
     assert ids(trk.update(dets(boxes, scores=[0.9, 0.31, 0.29]))) == [0, 1, -1]
 
 
+def test_an_outlier_score_does_not_silence_the_stream():
+    """One glitch score (1000 from a detector scoring in [0, 1]) sets the scale only until SCALE_RANK scores have
+    been seen: with the largest score as the scale, every later box would fall below G and no track would start."""
+    trk = OTATracker(motion_cfg(G=0.3))
+    trk.update(dets([[300.0, 300, 340, 340]], scores=[1000.0]), timestamp=0.0)
+    seen = []
+    for k in range(1, 40):
+        out = trk.update(dets([[100.0 + k, 100, 140 + k, 140]], scores=[0.9]), timestamp=k / 30)
+        seen += [t.track_id for t in out if t.confirmed]
+    assert trk._scale == 1.0
+    assert len(seen) > 10 and len(set(seen)) == 1
+
+
 # -- re-identification and counting --------------------------------------------------------------------
 
 

@@ -23,8 +23,9 @@ Modes (``OTAConfig.mode``):
 
 Scores: ``G`` and ``low_score`` apply to normalised scores, ``score / scale``, so detectors scoring outside
 [0, 1] (MOT public detections reach 133) work: ``score_scale > 0`` fixes the scale; 0 (default) uses the
-largest score seen since ``reset()``, at least 1 (scores in [0, 1] are used as they are; a stream whose
-scale is larger reaches it within its first confident detections).
+``SCALE_RANK``-th largest score seen since ``reset()`` (the largest while fewer have been seen), at least 1:
+scores in [0, 1] are used as they are, a stream whose scale is larger reaches it within its first confident
+detections, and a few outlier scores (a glitch, one odd box) do not raise G for the rest of the stream.
 
 Lifetime (the reference's countdown: reset to 11 on a match, decremented every frame, deleted at 0): a
 tubelet can be matched at frame ``k`` iff ``k - last_match_frame <= max_age_frames`` and
@@ -65,6 +66,7 @@ DEFAULT_IOU_GATE = 0.3
 #: Training-range synthetic dives (run-5 detector): 10 -> 30 frames, ID switches 41 -> 36, ids per identity 1.25 ->
 #: 1.22, count error 17 % -> 14 %, HOTA 0.533 -> 0.536; a simulated 30 fps pedestrian crowd: IDF1 +0.03.
 MOTION_MAX_AGE = 30
+SCALE_RANK = 20  # score_scale 0: the scale is this rank among the largest scores seen (module doc)
 
 
 @dataclass
@@ -97,7 +99,7 @@ class OTAConfig:
         the motion mode reports its Kalman filter's, already estimated).
     Motion mode only (tssd_ros.tracking.motion):
     low_score: normalised score above which a detection may extend a track in the second stage.
-    score_scale: scores are divided by it before G and low_score apply; 0 = the largest seen (>= 1).
+    score_scale: scores are divided by it before G and low_score apply; 0 = from the scores seen (module doc).
     app_gate: attention cosine below which a pair never matches (motion_appearance).
     reid_max_age_s: seconds a lost tubelet can take its identity back (0 = no re-identification).
     reid_cos: attention cosine needed to re-identify (without vectors: IoU with the prediction > T).
@@ -257,6 +259,7 @@ class OTATracker:
         self._issued_floor = self._next_id
         self._class_names: tuple[str, ...] = ()
         self._scale = 1.0
+        self._top = np.zeros(0)  # the SCALE_RANK largest scores seen (score_scale 0)
 
     @property
     def frame_count(self) -> int:
@@ -383,8 +386,14 @@ class OTATracker:
         """Scores on the scale G and low_score are defined on (module doc)."""
         if self.config.score_scale > 0:
             return scores / self.config.score_scale
-        if len(scores):
-            self._scale = max(self._scale, float(scores.max()))
+        top = self._top
+        if len(scores) and (len(top) < SCALE_RANK or scores.max() > top[0]):  # else the scale cannot change
+            top = np.concatenate([top, scores])
+            if len(top) > SCALE_RANK:
+                top = np.partition(top, len(top) - SCALE_RANK)[-SCALE_RANK:]
+            top.sort()
+            self._top = top
+            self._scale = max(1.0, float(top[0] if len(top) == SCALE_RANK else top[-1]))
         return scores / self._scale if self._scale != 1.0 else scores
 
     def _retire(self, mask: np.ndarray) -> None:

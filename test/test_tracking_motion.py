@@ -235,7 +235,7 @@ def test_confirmed_tubelets_take_detections_before_tentative_ones():
 
 
 def test_scores_above_one_are_normalised():
-    """MOT public detections score up to ~133: G applies to score / scale (the largest seen, or fixed)."""
+    """MOT public detections score up to ~133: G applies to score / scale (read from the stream, or fixed)."""
     boxes = [[0.0, 0, 40, 40], [100, 0, 140, 40], [200, 0, 240, 40]]
     for cfg in (motion_cfg(G=0.3), motion_cfg(G=0.3, score_scale=100.0)):
         trk = OTATracker(cfg)
@@ -257,7 +257,7 @@ def test_an_outlier_score_does_not_silence_the_stream():
     for k in range(1, 40):
         out = trk.update(dets([[100.0 + k, 100, 140 + k, 140]], scores=[0.9]), timestamp=k / 30)
         seen += [t.track_id for t in out if t.confirmed]
-    assert trk._scale == 1.0
+    assert trk._scale.value == 1.0
     assert len(seen) > 10 and len(set(seen)) == 1
 
 
@@ -315,9 +315,9 @@ def test_reset_forgets_lost_pool_camera_and_scale():
     trk.update(dets([[0.0, 0, 40, 40]], scores=[50.0]), timestamp=0.0)
     for k in range(1, 12):
         trk.update(Detections.empty(NAMES), timestamp=k / 30)
-    assert trk._store.lost.any() and trk._scale == 50.0
+    assert trk._store.lost.any() and trk._scale.value == 50.0
     trk.reset()
-    assert not trk._store.lost.any() and trk._scale == 1.0 and not trk._motion.cam.any()
+    assert not trk._store.lost.any() and trk._scale.value == 1.0 and not trk._motion.cam.any()
     assert ids(trk.update(dets([[0.0, 0, 40, 40]]), timestamp=0.0)) == [1]
 
 

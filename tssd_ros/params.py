@@ -110,7 +110,7 @@ PARAMS: tuple[Param, ...] = (
     Param("ota_low_score", _OTA.low_score, "motion mode: normalised score above which a detection can extend a "
           "track (ByteTrack's second stage; only above ota_G does one start a track)", 0.0, 1.0),
     Param("ota_score_scale", _OTA.score_scale, "scores are divided by this before ota_G / ota_low_score apply "
-          "(0 = the largest score seen since the last reset, at least 1)", 0.0, 1e6),
+          "(0 = read from the stream: the 20th largest score seen since the last reset, at least 1)", 0.0, 1e6),
     Param("ota_app_gate", _OTA.app_gate, "motion mode: attention cosine below which a detection never matches a "
           "tubelet", -1.0, 1.0),
     Param("ota_reid_max_age_s", _OTA.reid_max_age_s, "motion mode: seconds a lost tubelet can take its identity "

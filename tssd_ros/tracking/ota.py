@@ -22,10 +22,8 @@ Modes (``OTAConfig.mode``):
   (tssd_ros.tracking.motion). ``T`` is the IoU gate (default 0.3).
 
 Scores: ``G`` and ``low_score`` apply to normalised scores, ``score / scale``, so detectors scoring outside
-[0, 1] (MOT public detections reach 133) work: ``score_scale > 0`` fixes the scale; 0 (default) uses the
-``SCALE_RANK``-th largest score seen since ``reset()`` (the largest while fewer have been seen), at least 1:
-scores in [0, 1] are used as they are, a stream whose scale is larger reaches it within its first confident
-detections, and a few outlier scores (a glitch, one odd box) do not raise G for the rest of the stream.
+[0, 1] (MOT public detections reach 133) work: ``score_scale > 0`` fixes the scale; 0 (default) reads it from
+the stream (tssd_ros.tracking.scale).
 
 Lifetime (the reference's countdown: reset to 11 on a match, decremented every frame, deleted at 0): a
 tubelet can be matched at frame ``k`` iff ``k - last_match_frame <= max_age_frames`` and
@@ -48,6 +46,7 @@ from tssd_ros.boxes import box_iou
 from tssd_ros.errors import InputError, TssdError
 from tssd_ros.tracking.association import assign_greedy, assign_hungarian, associate_paper, unit_rows
 from tssd_ros.tracking.motion import MotionAssociation
+from tssd_ros.tracking.scale import ScoreScale
 from tssd_ros.tracking.store import TubeletStore
 from tssd_ros.types import Detections
 
@@ -66,7 +65,6 @@ DEFAULT_IOU_GATE = 0.3
 #: Training-range synthetic dives (run-5 detector): 10 -> 30 frames, ID switches 41 -> 36, ids per identity 1.25 ->
 #: 1.22, count error 17 % -> 14 %, HOTA 0.533 -> 0.536; a simulated 30 fps pedestrian crowd: IDF1 +0.03.
 MOTION_MAX_AGE = 30
-SCALE_RANK = 20  # score_scale 0: the scale is this rank among the largest scores seen (module doc)
 
 
 @dataclass
@@ -258,8 +256,7 @@ class OTATracker:
         self._now: float | None = None
         self._issued_floor = self._next_id
         self._class_names: tuple[str, ...] = ()
-        self._scale = 1.0
-        self._top = np.zeros(0)  # the SCALE_RANK largest scores seen (score_scale 0)
+        self._scale = ScoreScale()
 
     @property
     def frame_count(self) -> int:
@@ -296,7 +293,7 @@ class OTATracker:
         term, T = cfg.resolve(appearance)
         now = self._advance_clock(timestamp)  # after validation: a rejected frame changes nothing
         frame_no = self._frame
-        norm = self._normalise(detections.scores)
+        norm = detections.scores / cfg.score_scale if cfg.score_scale > 0 else self._scale(detections.scores)
         motion = cfg.mode == "motion"
 
         # time rule before matching: a long gap kills a tubelet even after a single frame
@@ -381,20 +378,6 @@ class OTATracker:
         self._frame += 1
         self._now = now
         return now
-
-    def _normalise(self, scores: np.ndarray) -> np.ndarray:
-        """Scores on the scale G and low_score are defined on (module doc)."""
-        if self.config.score_scale > 0:
-            return scores / self.config.score_scale
-        top = self._top
-        if len(scores) and (len(top) < SCALE_RANK or scores.max() > top[0]):  # else the scale cannot change
-            top = np.concatenate([top, scores])
-            if len(top) > SCALE_RANK:
-                top = np.partition(top, len(top) - SCALE_RANK)[-SCALE_RANK:]
-            top.sort()
-            self._top = top
-            self._scale = max(1.0, float(top[0] if len(top) == SCALE_RANK else top[-1]))
-        return scores / self._scale if self._scale != 1.0 else scores
 
     def _retire(self, mask: np.ndarray) -> None:
         """End active tubelets: to the lost pool in the motion mode with re-identification, else deleted."""

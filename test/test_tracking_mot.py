@@ -207,6 +207,20 @@ def test_track_defaults_are_the_nodes_and_fps_comes_from_seqinfo(tmp_path, monke
     assert seen["fps"] == 12.5 and seen["config"].fps == 12.5
 
 
+def test_score_scale_option_fixes_the_scale(tmp_path, capsys):
+    """`--score-scale` fixes what G is a fraction of: a box scored 50 starts a track on the stream's own scale
+    (100, the largest of the few scores seen) but not against a fixed 200 (0.25 < G)."""
+    rows = [[1, -1, 300, 10, 30, 60, 100.0]] + [[f, -1, 10 + f, 20, 30, 60, 50.0] for f in range(1, 9)]
+    det = write(tmp_path / "det.txt", np.array(rows))
+    for extra, tracked in (([], True), (["--score-scale", "200"], False)):
+        assert main(["track", "--dets", str(det), "--out", str(tmp_path / "r.txt"), "--fps", "10", *extra]) == 0
+        res = read_mot_txt(tmp_path / "r.txt", min_cols=7, what="results")
+        assert (len(res) and (res[:, 0] > 1).any()) == tracked
+    assert main(["track", "--dets", str(det), "--out", str(tmp_path / "r.txt"), "--score-scale", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "score_scale" in err[0]
+
+
 def test_output_backfill_writes_confirmed_identities_from_their_first_frame():
     """A result file is written after the sequence: an identity confirmed at its 3rd frame gets its first two rows
     back (backfill), a tubelet seen twice (a flicker) writes nothing; `confirmed` and `all` as named."""

@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"normalised score above which a detection starts a tubelet (default {d.G})")
     p.add_argument("--low-score", type=float, default=d.low_score,
                    help=f"motion: normalised score above which a detection can extend a track (default {d.low_score})")
+    p.add_argument("--score-scale", type=float, default=d.score_scale,
+                   help="scores are divided by this before --G and --low-score apply; 0 = read from the stream: the "
+                        f"20th largest score seen, at least 1 (default {d.score_scale})")
     p.add_argument("--tub-len", type=int, default=d.tub_len, help=f"rows kept per tubelet (default {d.tub_len})")
     p.add_argument("--max-age", type=int, default=d.max_age_frames or 0,
                    help="frames a tubelet lives unmatched, 0 = the mode's: 10 in attention and iou, 30 in motion "
@@ -93,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     fps = args.fps if args.fps is not None else sequence_frame_rate(args.dets.resolve().parent.parent) or 30.0
     if fps <= 0:
         raise InputError(f"--fps must be > 0, got {fps}")
-    config = OTAConfig(mode=mode, T=args.T, G=args.G, low_score=args.low_score, tub_len=args.tub_len,
+    config = OTAConfig(mode=mode, T=args.T, G=args.G, low_score=args.low_score, score_scale=args.score_scale,
+                       tub_len=args.tub_len,
                        max_age_frames=args.max_age or None, max_age_s=args.max_age_s or None,
                        reid_max_age_s=args.reid_max_age_s, cmc=args.cmc, birth_cover=args.birth_cover,
                        cross_class_cover=args.cross_class_cover, cross_class_match=args.cross_class_match,

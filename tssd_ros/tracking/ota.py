@@ -114,16 +114,16 @@ class OTAConfig:
         0.6 of their area inside one box of another class (0.12 % > 0.8, 0.64 % > 0.5); a starfish over a
         tracked scallop is still born (its own area is mostly outside the scallop's box). 1.0 = off. With
         cross_class_match on, 0.8 -> 0.6 on training-range synthetic dives (run-6 detector): ID switches
-        29 -> 17, ids per true identity 1.13 -> 1.11, IDF1 0.706 -> 0.714; URPC valid clips unchanged. With run 7
-        ("cross_class_cover 0.8" in tracker_tuning.md): count error 18 % -> 14 %, ID switches 13 -> 14.
+        29 -> 17, ids per true identity 1.13 -> 1.11, IDF1 0.706 -> 0.714; URPC valid clips unchanged. With run 8
+        ("cross_class_cover 0.8" in tracker_tuning.md): count error 11 % -> 10 %, ID switches 21 -> 20.
     cross_class_match: IoU with a tubelet's prediction above which a detection of another class may continue it
         (the detector flips between look-alike classes on one animal); a detection of the tubelet's own class
         always takes it first, and the tubelet's class is the score-weighted vote of its detections. 1.0 = off
         (per-class tubelets, as the paper). Training-range synthetic dives (run-6 detector), 1.0 -> 0.3: count
         error 17 % -> 15 %, ids per true identity 1.14 -> 1.13, HOTA 0.562 -> 0.563, ID switches 28 -> 29; URPC
         valid clips: count error 20 % -> 19 %, HOTA and ids per identity unchanged (one class per
-        animal there, mostly). With run 7 (benchmarks/results/tracker_tuning.md, "cross_class_match 1.0"): dives
-        count error 17 % -> 14 %, ids per identity 1.10 -> 1.11, HOTA 0.567 -> 0.568; clips unchanged.
+        animal there, mostly). With run 8 (benchmarks/results/tracker_tuning.md, "cross_class_match 1.0"): dives
+        count error 14 % -> 10 %, ID switches 23 -> 20, HOTA 0.575 -> 0.579; clips unchanged.
     cmc: compensate camera motion (from frames given to ``update``, else from the matched boxes). Off by
         default: on training-range synthetic dives with the shipped detector it cost 1.1 HOTA, 2.5 IDF1 and 33
         more ID switches (0.413 / 0.504 / 148 with it, 0.424 / 0.529 / 115 without).

@@ -2,11 +2,11 @@
 
 Why: ``G`` and ``low_score`` are fractions of a detector's confident score, but detectors disagree on what
 that is: ours score in [0, 1], MOT public detections reach 133. Scores are divided by a scale: a fixed one
-(``OTAConfig.score_scale > 0``, applied by the tracker) or, by default, this one, read from the stream
-itself: the ``SCALE_RANK``-th largest score seen since ``reset()`` (the largest while fewer have been seen),
-at least 1. Scores in [0, 1] are used
-as they are, a stream on a larger scale reaches it within its first confident detections, and a few outlier
-scores (a glitch, one odd box) do not raise every threshold for the rest of the stream.
+(``OTAConfig.score_scale > 0``, applied by the tracker) or, by default, this one, read from the stream itself:
+the ``SCALE_RANK``-th largest score seen since ``reset()`` (the largest while fewer have been seen), at least 1.
+Scores in [0, 1] are used as they are, a stream on a larger scale reaches it within its first confident
+detections, and a few outlier scores (a glitch, one odd box) do not raise every threshold for the rest of the
+stream.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -66,11 +67,14 @@ class Listener:
         self.node.create_subscription(Clock, "/clock", lambda m: self.clock.append(
             m.clock.sec * 10**9 + m.clock.nanosec), qos)
 
-    def play(self, *args: str, timeout: float = 20.0, stop_after: int | None = None):
-        """Run `tssd play` in its own process while spinning; SIGINT it after ``stop_after`` images."""
-        proc = subprocess.Popen([executable("tssd"), "play", *map(str, args), "--start-delay", "10",
-                                 "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=dict(os.environ))
+    def play(self, *args: str, timeout: float = 20.0, stop_after: int | None = None, sigint_ignored: bool = False):
+        """Run `tssd play` in its own process while spinning; SIGINT it after ``stop_after`` images.
+        sigint_ignored: start it with SIGINT ignored, as a shell starts a background job (exec keeps that)."""
+        cmd = [executable("tssd"), "play", *map(str, args), "--start-delay", "10", "--no-progress"]
+        if sigint_ignored:
+            cmd = [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                   "os.execv(sys.argv[1], sys.argv[1:])", *cmd]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
         end = time.monotonic() + timeout
         try:
             while proc.poll() is None and time.monotonic() < end:
@@ -147,8 +151,10 @@ def test_loop_twice_repeats_every_message_and_clock_goes_back(listener, bag):
     assert f"played 2 loop(s); messages published: /camera/image_raw: {2 * N}" in out
 
 
-def test_ctrl_c_stops_a_forever_loop_cleanly(listener, bag):
-    rc, out, err = listener.play(bag, "--rate", "10", "--loop", stop_after=N + 3)
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["terminal", "background-job"])
+def test_ctrl_c_stops_a_forever_loop_cleanly(listener, bag, sigint_ignored):
+    """Also when started as a background job, with SIGINT ignored (CI runs started so once never stopped)."""
+    rc, out, err = listener.play(bag, "--rate", "10", "--loop", stop_after=N + 3, sigint_ignored=sigint_ignored)
     assert rc == 0, f"rc {rc}, {len(listener.images)} images heard; stdout: {out[-500:]!r}; stderr: {err[-500:]!r}"
     assert out.startswith("interrupted after 1 loop(s)")
     assert "Traceback" not in err

@@ -21,6 +21,8 @@ converter (the one ``rosbags-convert`` uses) to the ROS 2 Jazzy definitions.
 from __future__ import annotations
 
 import importlib
+import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -198,9 +200,12 @@ def play(bag: str | Path, topics: list[str] | None = None, rate: float = 1.0, lo
     node = player = None
     done, interrupted = 0, False
     bar = tqdm(total=src.count * loops or None, unit="msg", desc="play", disable=not progress)
+    # Ctrl-C (SIGINT) as Python's own KeyboardInterrupt, without rclpy's signal handler in between, and set
+    # explicitly, as ros2 bag play does: a shell starts a background job with SIGINT ignored, and Python keeps an
+    # inherited "ignore" (CI runs started that way never stopped a looping play)
+    prev = signal.signal(signal.SIGINT, signal.default_int_handler) \
+        if threading.current_thread() is threading.main_thread() else None
     try:
-        # Ctrl-C as Python's own KeyboardInterrupt, without rclpy's signal handler in between: with it, a CI run
-        # once saw a SIGINT to a looping play change nothing for 20 s
         rclpy.init(args=[], context=ctx, signal_handler_options=SignalHandlerOptions.NO)
         node = rclpy.create_node("tssd_play", context=ctx)
         player = BagPlayer(node, src.types, qos, clock)
@@ -223,4 +228,6 @@ def play(bag: str | Path, topics: list[str] | None = None, rate: float = 1.0, lo
             rclpy.try_shutdown(context=ctx)
         finally:
             src.close()
+            if prev is not None:
+                signal.signal(signal.SIGINT, prev)
     return (player.counts if player else Counter()), done, interrupted

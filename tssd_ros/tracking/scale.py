@@ -19,11 +19,7 @@ SCALE_RANK = 20  # the scale is this rank among the largest scores seen
 class ScoreScale:
     """``scale(scores)`` -> scores on OTA's scale; ``value`` is the divisor in use."""
 
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        """A new stream: forget the scores seen."""
+    def __init__(self) -> None:  # one per stream: OTATracker.reset() makes a new one
         self.value = 1.0
         self._top = np.zeros(0)  # the SCALE_RANK largest scores seen, ascending
 

@@ -142,6 +142,49 @@ def test_every_stage_is_scored_on_the_val_stills(tmp_path, capsys):
     assert not (tmp_path / "run2" / "log.csv").exists()
 
 
+def test_weight_ema_is_the_hand_computed_average():
+    from tssd_ros.train.ema import WeightEMA
+
+    net = torch.nn.BatchNorm1d(1)
+    ema = WeightEMA(net, decay=0.5)
+    values = [2.0, 4.0, 8.0]
+    for v in values:
+        with torch.no_grad():
+            net.weight.fill_(v)
+            net.running_mean.fill_(-v)
+        ema.update(net)
+    expect = (2.0 * 0.5 + 4.0 * 0.5) * 0.5 + 8.0 * 0.5  # the first update copies, then halves toward each
+    target = torch.nn.BatchNorm1d(1)
+    ema.copy_to(target)
+    assert float(target.weight) == pytest.approx(expect) and float(target.running_mean) == pytest.approx(-expect)
+    assert ema.updates == 3 and float(net.weight) == 8.0  # the trained model itself is untouched
+    with pytest.raises(ValueError):
+        WeightEMA(net, decay=1.0)
+
+
+def test_ema_stage_output_is_the_average_and_survives_a_resume(tmp_path, capsys):
+    """With ``ema_decay`` the stage's file holds the averaged weights; a run stopped mid-stage and resumed
+    writes the same file as one that was not stopped (the average travels in the resume point)."""
+    st = {**STAGES[0], "iters": 4, "augment": False}
+
+    def train(name: str, ema: float, stops: list[int]) -> dict:
+        doc = {**_cfg(tmp_path, [{**st, "ema_decay": ema}]), "out": str(tmp_path / name)}
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(doc))
+        for n in stops:
+            assert main(["train", str(tmp_path / f"{name}.yaml"), "--quiet"] + (["--max-iters", str(n)] if n else [])
+                        ) == 0
+        return torch.load(tmp_path / name / "ssd.pt", weights_only=True)["state_dict"]
+
+    whole = train("whole", 0.6, [0])
+    assert "weights averaged over 4 updates" in capsys.readouterr().out
+    resumed = train("resumed", 0.6, [2, 0])
+    raw = train("raw", 0.0, [0])
+    floats = [k for k, v in whole.items() if v.is_floating_point()]
+    assert all(torch.allclose(whole[k], resumed[k], atol=1e-6) for k in floats)
+    assert any(not torch.allclose(whole[k], raw[k], atol=1e-6) for k in floats)
+    assert load_detector(tmp_path / "whole" / "ssd.pt").class_names == tuple(TOY)
+
+
 def test_resume_refuses_another_model(tmp_path):
     doc = _cfg(tmp_path, STAGES[:1])
     (tmp_path / "a.yaml").write_text(yaml.safe_dump(doc))
@@ -224,6 +267,7 @@ def test_recurrent_parameters_get_rmsprop(tmp_path):
     ({"stages": [{"name": "a", "iters": 0}]}, "iters must be >= 1"),
     ({"model": {**MODEL, "alpha": "x"}}, None),
     ({"bogus": 1}, "unknown keys"),
+    ({"stages": [{"name": "a", "ema_decay": 1.0}]}, "ema_decay must be in [0, 1)"),
 ])
 def test_bad_configs_are_one_line_errors(tmp_path, capsys, bad, match):
     doc = {**_cfg(tmp_path, STAGES[:1]), **bad}

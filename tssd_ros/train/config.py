@@ -72,6 +72,9 @@ class StageConfig:
     makes each batch slot follow one video for N iterations, ``seq_len`` consecutive frames each, with the
     recurrent state carried (detached) between iterations: the layers after the recurrent unit then learn the
     state statistics of a long stream, as the node runs it (truncated back-propagation through time).
+    ema_decay: 0 (off) or the decay of an exponential moving average of the weights
+    (:class:`~tssd_ros.train.ema.WeightEMA`, about the last ``1 / (1 - ema_decay)`` iterations); the stage's
+    output and the next stage's start are the average.
     """
 
     name: str
@@ -104,6 +107,7 @@ class StageConfig:
     expand_max: float = 2.0
     still_clips_share: float = 0.5
     stream_episode: int = 0
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in STAGE_KINDS:
@@ -117,6 +121,8 @@ class StageConfig:
             raise InputError(f"stage {self.name!r}: stream_episode must be >= 0")
         if self.stream_episode and self.kind == "ssd":
             raise InputError(f"stage {self.name!r}: stream_episode needs a temporal stage (tssd or assoc)")
+        if not 0 <= self.ema_decay < 1:
+            raise InputError(f"stage {self.name!r}: ema_decay must be in [0, 1) (0: off), got {self.ema_decay}")
         if not 0 <= self.still_clips_share <= 1:
             raise InputError(f"stage {self.name!r}: still_clips_share must be in [0, 1]")
 

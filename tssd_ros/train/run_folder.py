@@ -19,6 +19,7 @@ from tssd_ros.errors import CheckpointError
 from tssd_ros.model.config import DetectorConfig, PostprocessConfig, PreprocessConfig
 from tssd_ros.model.tssd import TSSD
 from tssd_ros.train.config import RunConfig
+from tssd_ros.train.ema import WeightEMA
 
 LOG_FIELDS = ("stage", "iter", "loss", "loc", "conf", "attention", "association", "lr", "seconds")
 
@@ -61,11 +62,13 @@ class RunFolder:
         os.replace(tmp, path)
 
     def checkpoint(self, model: TSSD, pre: PreprocessConfig, meta: dict[str, Any], stage_i: int, it: int,
-                   opts: list[torch.optim.Optimizer]) -> None:
-        """The resume point (model, optimisers, stage, iteration) and a fresh curves PNG."""
+                   opts: list[torch.optim.Optimizer], ema: WeightEMA | None = None) -> None:
+        """The resume point (model, optimisers, weight average, stage, iteration) and a fresh curves PNG."""
         from tssd_ros.train.curves import save_curves
 
         state = {"stage": stage_i, "iter": it, "optimizers": [o.state_dict() for o in opts]}
+        if ema is not None:
+            state["ema"] = ema.state_dict()
         self.save(self.last, model, pre, meta, state)
         save_curves(self.log_csv, self.out / "curves.png")
 
@@ -97,6 +100,12 @@ class RunFolder:
         self.log(f"resuming {self.out} at stage {stage_i} "
                  f"({self.cfg.stages[min(stage_i, len(self.cfg.stages) - 1)].name}), iteration {it}")
         return stage_i, it, opts, pre, meta
+
+    def saved_ema(self) -> dict[str, Any] | None:
+        """The weight average stored in the resume point, if any."""
+        if not self.last.is_file():
+            return None
+        return torch.load(self.last, map_location="cpu", weights_only=True).get("train_state", {}).get("ema")
 
     def _truncate_log(self, stage_i: int, it: int) -> None:
         if not self.log_csv.is_file():

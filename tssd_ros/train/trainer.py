@@ -33,6 +33,7 @@ from tssd_ros.model.preprocess import to_blob
 from tssd_ros.model.temporal import State
 from tssd_ros.model.tssd import TSSD
 from tssd_ros.train.config import RunConfig, StageConfig
+from tssd_ros.train.ema import WeightEMA
 from tssd_ros.train.losses import LossTerms, LossWeights, pad_targets, tssd_loss
 from tssd_ros.train.pretrained import PRETRAINED_PREPROCESS, load_init_detector, load_pretrained_backbone
 from tssd_ros.train.run_folder import RunFolder
@@ -272,6 +273,11 @@ class RunTrainer:
         bn_frozen = bool(meta.get("pretrained"))
         amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
         logf, writer = self.folder.open_log() if self.main else (None, None)
+        ema = WeightEMA(model, stage.ema_decay) if stage.ema_decay else None
+        if ema is not None and start > 0:
+            saved = self.folder.saved_ema()
+            if saved is not None:
+                ema.load_state_dict(saved)
         t0 = last_save = time.monotonic()
         it = start
         state = None  # stream_episode: the state each batch slot carries into the next iteration
@@ -279,6 +285,9 @@ class RunTrainer:
                    disable=not (self.progress and self.main))
         try:
             for x, targets in loader:
+                # dropout draws from the global generator: seeding it per iteration makes a resumed run take the
+                # same steps as one never stopped
+                torch.manual_seed(((c.seed * 1009 + stage_i) * 1_000_003 + it) * 64 + self.rank)
                 set_trainable(model, stage, it, bn_frozen)
                 f = lr_factor(stage, it)
                 for o in opts:
@@ -297,6 +306,8 @@ class RunTrainer:
                     raise FloatingPointError(f"loss became {loss} at {stage.name} iteration {it}; "
                                              "lower the stage's lr")
                 optimizer_step(model, opts, terms.total, stage)
+                if ema is not None:
+                    ema.update(model)
                 it += 1
                 bar.update(1)
                 if writer:
@@ -309,7 +320,7 @@ class RunTrainer:
                     if logf:
                         logf.flush()
                 if self.main and time.monotonic() - last_save > c.checkpoint_minutes * 60 and it < stop:
-                    self.folder.checkpoint(model, pre, meta, stage_i, it, opts)
+                    self.folder.checkpoint(model, pre, meta, stage_i, it, opts, ema)
                     last_save = time.monotonic()
         finally:
             bar.close()
@@ -318,8 +329,11 @@ class RunTrainer:
             for p in model.parameters():
                 p.requires_grad_(True)
             model.eval()
+        if ema is not None and it >= stage.iters:  # the stage's output is the average
+            ema.copy_to(model)
+            self.log(f"stage {stage.name}: weights averaged over {ema.updates} updates (ema_decay {ema.decay})")
         if self.main:
-            self.folder.checkpoint(model, pre, meta, stage_i, it, opts)
+            self.folder.checkpoint(model, pre, meta, stage_i, it, opts, ema)
         return it
 
 

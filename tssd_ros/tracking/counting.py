@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tssd_ros.errors import TssdError
-from tssd_ros.tracking.ota import Track
+from tssd_ros.tracking.track import Track
 
 FORMAT = "tssd_ros.dive_counter"
 VERSION = 1

@@ -48,6 +48,7 @@ from tssd_ros.tracking.association import assign_greedy, assign_hungarian, assoc
 from tssd_ros.tracking.motion import MotionAssociation
 from tssd_ros.tracking.scale import ScoreScale
 from tssd_ros.tracking.store import TubeletStore
+from tssd_ros.tracking.track import Track, detection_tracks, living_tracks
 from tssd_ros.types import Detections
 
 __all__ = ["ASSIGNMENTS", "OTA_MODES", "OTAConfig", "OTATracker", "Track", "assign_greedy", "assign_hungarian",
@@ -202,29 +203,6 @@ class OTAConfig:
         return term, DEFAULT_IOU_GATE
 
 
-@dataclass(slots=True)
-class Track:
-    """Identity of one detection (or one living tubelet, from ``active_tracks``).
-
-    track_id -1 means no identity (unmatched and score <= G). age: frames since birth (0 at birth);
-    hits: matches including birth; velocity: box centre in px/s (0 until two rows exist);
-    det_index: index in this frame's Detections, -1 for a tubelet not matched this frame.
-    """
-
-    track_id: int
-    label: int
-    class_name: str
-    box: np.ndarray
-    score: float
-    age: int
-    hits: int
-    frames_since_update: int
-    seconds_since_update: float
-    confirmed: bool
-    velocity: tuple[float, float]
-    det_index: int
-
-
 class OTATracker:
     """OTA identity tracker (see module doc). ``update`` returns one Track per detection, in input order."""
 
@@ -338,7 +316,7 @@ class OTATracker:
         st.det_index[st.alive] = -1
         has = (det_slot >= 0).nonzero()[0]
         st.det_index[det_slot[has]] = has
-        tracks = self._tracks(detections, det_slot, has, frame_no)
+        tracks = detection_tracks(st, cfg, detections, det_slot, has, frame_no)
 
         # frame rule after matching: the reference's countdown (deleted after max_age_frames misses)
         self._retire(frame_no - st.last_frame >= cfg.age_limit())
@@ -347,23 +325,7 @@ class OTATracker:
 
     def active_tracks(self) -> list[Track]:
         """All living tubelets (matched this frame or not), ordered by identity; box = newest stored box."""
-        st, cfg = self._store, self.config
-        slots = st.alive.nonzero()[0]
-        slots = slots[np.argsort(st.ids[slots], kind="stable")]
-        vel = st.velocity(slots, cfg.motion_window) if len(slots) else np.zeros((0, 4))
-        names = self._class_names
-        now = self._now if self._now is not None else 0.0
-        out = []
-        for j, s in enumerate(slots):
-            lab, hits = int(st.labels[s]), int(st.hits[s])
-            fsu = self._frame - int(st.last_frame[s])
-            v = vel[j]
-            out.append(Track(int(st.ids[s]), lab, names[lab] if 0 <= lab < len(names) else str(lab),
-                             st.newest(np.array([s]))[0].astype(np.float32), float(st.score[s]),
-                             self._frame - int(st.birth_frame[s]), hits, fsu, float(now - st.last_time[s]),
-                             hits >= cfg.min_hits, (float(v[0] + v[2]) / 2, float(v[1] + v[3]) / 2),
-                             int(st.det_index[s]) if fsu == 0 else -1))
-        return out
+        return living_tracks(self._store, self.config, self._frame, self._now or 0.0, self._class_names)
 
     # -- internals --------------------------------------------------------------------------------
     def _advance_clock(self, timestamp: float | None) -> float:
@@ -420,30 +382,6 @@ class OTATracker:
         shadow[tent] = (_inside(boxes[tent], labels[tent], boxes, labels, cfg.birth_cover, cfg.cross_class_cover)
                         & senior).any(1)
         return shadow
-
-    def _tracks(self, detections: Detections, det_slot: np.ndarray, has: np.ndarray, frame_no: int) -> list[Track]:
-        """One Track per detection (columns gathered once: this loop is a good part of a frame's cost)."""
-        st, cfg = self._store, self.config
-        n = len(detections)
-        vel = np.zeros((n, 2))
-        if len(has) and cfg.mode == "motion":  # the Kalman filter's centre velocity: already estimated
-            vel[has] = st.kx[det_slot[has], 4:6]
-        elif len(has):
-            v = st.velocity(det_slot[has], cfg.motion_window)
-            vel[has] = (v[:, :2] + v[:, 2:]) / 2
-        table = detections.class_names
-        s = np.maximum(det_slot, 0)
-        known = det_slot >= 0
-        labels = np.where(known, st.labels[s], detections.labels).tolist()  # a tubelet's class is its vote
-        names = [table[k] if 0 <= k < len(table) else str(k) for k in labels]
-        ids = np.where(known, st.ids[s], -1).tolist()
-        hits = np.where(known, st.hits[s], 0).tolist()
-        age = np.where(known, frame_no - st.birth_frame[s], 0).tolist()
-        return [Track(ids[i], labels[i], names[i], box, score, age[i], hits[i], 0, 0.0, hits[i] >= cfg.min_hits,
-                      (v[0], v[1]), i)
-                for i, (box, score, v) in enumerate(zip(detections.boxes.copy(), detections.scores.tolist(),
-                                                        vel.tolist(), strict=True))]
-
 
 
 def _inside(boxes: np.ndarray, labels: np.ndarray, taken: np.ndarray, taken_labels: np.ndarray,

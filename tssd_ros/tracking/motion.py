@@ -101,13 +101,14 @@ class MotionAssociation:
         cand = (high | low).nonzero()[0]
         iou = box_iou(boxes[cand], pred) if len(cand) and len(act) else None
         t_lab = st.labels[act]
-        mixed = iou is not None and np.count_nonzero(labels[cand] != t_lab[0]) + np.count_nonzero(t_lab != t_lab[0]) > 0
+        # more than one class among this frame's candidates and the tubelets (else every pair is of one class)
+        mixed = iou is not None and bool((labels[cand] != t_lab[0]).any() or (t_lab != t_lab[0]).any())
         is_high = high[cand]
         d = cand[is_high]
         if iou is not None and len(d):
             S = iou[is_high]
             valid = S > T
-            if mixed:  # else (one class in the frame and the tubelets, the usual frame) every pair is of one class
+            if mixed:
                 same = labels[d, None] == t_lab[None, :]
                 valid &= same | (S > cfg.cross_class_match)
             if app:

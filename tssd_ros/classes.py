@@ -30,6 +30,12 @@ def class_index(name: str, class_names: tuple[str, ...] = UNDERWATER_CLASSES) ->
     return -1
 
 
+def class_name(label: int, class_names: tuple[str, ...]) -> str:
+    """The name of 0-based label ``label``, or the number as text when the table has no such entry (a checkpoint
+    without names, or a label outside it): a box is never dropped for want of a name."""
+    return class_names[label] if 0 <= label < len(class_names) else str(label)
+
+
 def resolve_class_map(source_names: list[str] | tuple[str, ...], class_names: tuple[str, ...],
                       class_map: Mapping[str, str | None] | None = None) -> dict[str, int]:
     """Source-data class name -> our 0-based label, or -1 for names mapped to ``None`` (dropped on purpose).

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from tssd_ros.classes import class_name
+
 
 @dataclass
 class Detections:
@@ -54,8 +56,7 @@ class Detections:
         return Detections(self.boxes[index], self.scores[index], self.labels[index], att, self.class_names)
 
     def class_name(self, i: int) -> str:
-        k = int(self.labels[i])
-        return self.class_names[k] if 0 <= k < len(self.class_names) else str(k)
+        return class_name(int(self.labels[i]), self.class_names)
 
 
 def stamp_to_sec(stamp: Any) -> float:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tssd_ros.boxes import box_iou
+from tssd_ros.classes import class_name
 from tssd_ros.data.sequence import FrameTargets
 
 
@@ -85,8 +86,7 @@ class DetectionEvaluator:
         rec = tp / max(n_gt, 1)
         prec = tp / np.maximum(tp + fp, 1e-12)
         ap = voc_ap(rec, prec) if n_gt > 0 else float("nan")
-        name = self.class_names[k] if k < len(self.class_names) else str(k)
-        return ClassAP(name, ap, n_gt, int(keep.sum()), prec, rec)
+        return ClassAP(class_name(k, self.class_names), ap, n_gt, int(keep.sum()), prec, rec)
 
     def result(self) -> tuple[list[ClassAP], float]:
         """Per-class AP and mAP (mean over classes that have ground truth; NaN when none has)."""

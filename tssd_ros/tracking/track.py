@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tssd_ros.classes import class_name
 from tssd_ros.tracking.store import TubeletStore
 from tssd_ros.types import Detections
 
@@ -41,10 +42,6 @@ class Track:
     det_index: int
 
 
-def _name(table: tuple[str, ...], label: int) -> str:
-    return table[label] if 0 <= label < len(table) else str(label)
-
-
 def detection_tracks(st: TubeletStore, cfg: OTAConfig, detections: Detections, det_slot: np.ndarray,
                      has: np.ndarray, frame_no: int) -> list[Track]:
     """One Track per detection, in input order; ``det_slot`` is each detection's tubelet (-1: none), ``has``
@@ -60,7 +57,7 @@ def detection_tracks(st: TubeletStore, cfg: OTAConfig, detections: Detections, d
     s = np.maximum(det_slot, 0)
     known = det_slot >= 0
     labels = np.where(known, st.labels[s], detections.labels).tolist()
-    names = [_name(table, k) for k in labels]
+    names = [class_name(k, table) for k in labels]
     ids = np.where(known, st.ids[s], -1).tolist()
     hits = np.where(known, st.hits[s], 0).tolist()
     age = np.where(known, frame_no - st.birth_frame[s], 0).tolist()
@@ -81,7 +78,7 @@ def living_tracks(st: TubeletStore, cfg: OTAConfig, frame: int, now: float, name
         lab, hits = int(st.labels[s]), int(st.hits[s])
         fsu = frame - int(st.last_frame[s])
         v = vel[j]
-        out.append(Track(int(st.ids[s]), lab, _name(names, lab), st.newest(np.array([s]))[0].astype(np.float32),
+        out.append(Track(int(st.ids[s]), lab, class_name(lab, names), st.newest(np.array([s]))[0].astype(np.float32),
                          float(st.score[s]), frame - int(st.birth_frame[s]), hits, fsu, float(now - st.last_time[s]),
                          hits >= cfg.min_hits, (float(v[0] + v[2]) / 2, float(v[1] + v[3]) / 2),
                          int(st.det_index[s]) if fsu == 0 else -1))

@@ -66,7 +66,10 @@ class RunFolder:
         """The resume point (model, optimisers, weight average, stage, iteration) and a fresh curves PNG."""
         from tssd_ros.train.curves import save_curves
 
-        state = {"stage": stage_i, "iter": it, "optimizers": [o.state_dict() for o in opts]}
+        state = {"stage": stage_i, "iter": it, "optimizers": [o.state_dict() for o in opts],
+                 "rng": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
         if ema is not None:
             state["ema"] = ema.state_dict()
         self.save(self.last, model, pre, meta, state)
@@ -100,6 +103,17 @@ class RunFolder:
         self.log(f"resuming {self.out} at stage {stage_i} "
                  f"({self.cfg.stages[min(stage_i, len(self.cfg.stages) - 1)].name}), iteration {it}")
         return stage_i, it, opts, pre, meta
+
+    def restore_rng(self) -> None:
+        """Put the random generators (dropout draws from them) back where the resume point saved them, so a
+        resumed run takes the same steps as one never stopped (each process of a DDP run gets rank 0's)."""
+        if not self.last.is_file():
+            return
+        st = torch.load(self.last, map_location="cpu", weights_only=True).get("train_state", {})
+        if "rng" in st:
+            torch.set_rng_state(st["rng"])
+        if "cuda_rng" in st and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(st["cuda_rng"])
 
     def saved_ema(self) -> dict[str, Any] | None:
         """The weight average stored in the resume point, if any."""

@@ -285,9 +285,8 @@ class RunTrainer:
                    disable=not (self.progress and self.main))
         try:
             for x, targets in loader:
-                # dropout draws from the global generator: seeding it per iteration makes a resumed run take the
-                # same steps as one never stopped
-                torch.manual_seed(((c.seed * 1009 + stage_i) * 1_000_003 + it) * 64 + self.rank)
+                if it == start and start > 0:  # dropout's generator where the run stopped (items are index-seeded)
+                    self.folder.restore_rng()
                 set_trainable(model, stage, it, bn_frozen)
                 f = lr_factor(stage, it)
                 for o in opts:

@@ -41,6 +41,7 @@ class RunFolder:
         self.out = cfg.out_dir
         self.last = self.out / "last.pt"
         self.log_csv = self.out / "log.csv"
+        self.resumed: dict[str, Any] = {}  # the train_state the run resumed from (weight average, generators)
 
     def save(self, path: Path, model: TSSD, pre: PreprocessConfig, meta: dict[str, Any],
              train_state: dict[str, Any] | None = None, stateless: bool = False) -> None:
@@ -90,6 +91,7 @@ class RunFolder:
         if stored != self.cfg.detector_config():
             raise CheckpointError(f"{self.last} holds a different model than the config; use a new out: folder")
         model.load_state_dict(blob["state_dict"])
+        self.resumed = st
         stage_i, it = int(st["stage"]), int(st["iter"])
         opts = None
         if stage_i < len(self.cfg.stages) and st.get("optimizers"):
@@ -107,19 +109,14 @@ class RunFolder:
     def restore_rng(self) -> None:
         """Put the random generators (dropout draws from them) back where the resume point saved them, so a
         resumed run takes the same steps as one never stopped (each process of a DDP run gets rank 0's)."""
-        if not self.last.is_file():
-            return
-        st = torch.load(self.last, map_location="cpu", weights_only=True).get("train_state", {})
-        if "rng" in st:
-            torch.set_rng_state(st["rng"])
-        if "cuda_rng" in st and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(st["cuda_rng"])
+        if "rng" in self.resumed:
+            torch.set_rng_state(self.resumed["rng"])
+        if "cuda_rng" in self.resumed and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(self.resumed["cuda_rng"])
 
     def saved_ema(self) -> dict[str, Any] | None:
         """The weight average stored in the resume point, if any."""
-        if not self.last.is_file():
-            return None
-        return torch.load(self.last, map_location="cpu", weights_only=True).get("train_state", {}).get("ema")
+        return self.resumed.get("ema")
 
     def _truncate_log(self, stage_i: int, it: int) -> None:
         if not self.log_csv.is_file():

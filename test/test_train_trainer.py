@@ -185,6 +185,23 @@ def test_ema_stage_output_is_the_average_and_survives_a_resume(tmp_path, capsys)
     assert load_detector(tmp_path / "whole" / "ssd.pt").class_names == tuple(TOY)
 
 
+def test_a_run_stopped_at_a_stage_boundary_resumes_exactly(tmp_path):
+    """Stopped right after stage 1 (the resume point then holds stage 2, iteration 0), the run goes on drawing
+    dropout where it stopped: stage 2's file is the one an unstopped run writes."""
+    stages = [{**STAGES[0], "iters": 2, "augment": False}, {**STAGES[1], "iters": 2}]
+
+    def train(name: str, stops: list[int]) -> dict:
+        doc = {**_cfg(tmp_path, stages), "out": str(tmp_path / name)}
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(doc))
+        for n in stops:
+            assert main(["train", str(tmp_path / f"{name}.yaml"), "--quiet"] + (["--max-iters", str(n)] if n else [])
+                        ) == 0
+        return torch.load(tmp_path / name / "tssd.pt", weights_only=True)["state_dict"]
+
+    whole, resumed = train("whole", [0]), train("resumed", [2, 0])
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
 def test_resume_refuses_another_model(tmp_path):
     doc = _cfg(tmp_path, STAGES[:1])
     (tmp_path / "a.yaml").write_text(yaml.safe_dump(doc))

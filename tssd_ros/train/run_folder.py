@@ -67,14 +67,21 @@ class RunFolder:
         """The resume point (model, optimisers, weight average, stage, iteration) and a fresh curves PNG."""
         from tssd_ros.train.curves import save_curves
 
-        state = {"stage": stage_i, "iter": it, "optimizers": [o.state_dict() for o in opts],
-                 "rng": torch.get_rng_state()}
+        self.save(self.last, model, pre, meta, self.train_state(stage_i, it, opts, ema))
+        save_curves(self.log_csv, self.out / "curves.png")
+
+    @staticmethod
+    def train_state(stage_i: int, it: int, opts: list[torch.optim.Optimizer], ema: WeightEMA | None = None
+                    ) -> dict[str, Any]:
+        """What a resume point holds besides the model: stage, iteration, optimisers, the random generators
+        (dropout draws from them) and the weight average."""
+        state: dict[str, Any] = {"stage": stage_i, "iter": it, "optimizers": [o.state_dict() for o in opts],
+                                 "rng": torch.get_rng_state()}
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         if ema is not None:
             state["ema"] = ema.state_dict()
-        self.save(self.last, model, pre, meta, state)
-        save_curves(self.log_csv, self.out / "curves.png")
+        return state
 
     def resume(self, model: TSSD, opts_for: Callable[[int], list[torch.optim.Optimizer]], main: bool = True
                ) -> tuple[int, int, list[torch.optim.Optimizer] | None, PreprocessConfig | None, dict | None]:
@@ -108,11 +115,13 @@ class RunFolder:
 
     def restore_rng(self) -> None:
         """Put the random generators (dropout draws from them) back where the resume point saved them, so a
-        resumed run takes the same steps as one never stopped (each process of a DDP run gets rank 0's)."""
-        if "rng" in self.resumed:
-            torch.set_rng_state(self.resumed["rng"])
-        if "cuda_rng" in self.resumed and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(self.resumed["cuda_rng"])
+        resumed run takes the same steps as one never stopped (each process of a DDP run gets rank 0's). Once
+        only: the first stage after the resume calls it, later stages find nothing to restore."""
+        rng, cuda_rng = self.resumed.pop("rng", None), self.resumed.pop("cuda_rng", None)
+        if rng is not None:
+            torch.set_rng_state(rng)
+        if cuda_rng is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(cuda_rng)
 
     def saved_ema(self) -> dict[str, Any] | None:
         """The weight average stored in the resume point, if any."""

@@ -219,7 +219,7 @@ class RunTrainer:
                 self._validate(stage.name, val)
             stage_i, it, opts = stage_i + 1, 0, None
             if self.main:
-                self.folder.save(self.folder.last, model, pre, meta, {"stage": stage_i, "iter": 0, "optimizers": []})
+                self.folder.save(self.folder.last, model, pre, meta, self.folder.train_state(stage_i, 0, []))
         if self.world > 1:
             import torch.distributed as dist
 
@@ -280,12 +280,16 @@ class RunTrainer:
                 ema.load_state_dict(saved)
         t0 = last_save = time.monotonic()
         it = start
+        # after a resume, dropout's generator where the run stopped (one-shot; items are index-seeded): a stage-
+        # boundary resume point was saved before this stage's loader drew its seed from the generator
+        if start == 0:
+            self.folder.restore_rng()
         state = None  # stream_episode: the state each batch slot carries into the next iteration
         bar = tqdm(total=stage.iters, initial=start, desc=f"train {stage.name}", unit="it",
                    disable=not (self.progress and self.main))
         try:
             for x, targets in loader:
-                if it == start and start > 0:  # dropout's generator where the run stopped (items are index-seeded)
+                if it == start:  # a mid-stage resume point was saved after the loader drew its seed
                     self.folder.restore_rng()
                 set_trainable(model, stage, it, bn_frozen)
                 f = lr_factor(stage, it)

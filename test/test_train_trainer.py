@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -312,3 +313,52 @@ def test_ddp_with_torchrun_on_cpu(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
     assert [int(x["iter"]) for x in rows] == [1, 2]  # one writer
     assert load_detector(tmp_path / "run" / "ssd.pt").class_names == tuple(TOY)
+
+
+def test_cpu_bf16_only_where_the_cpu_runs_it(monkeypatch, tmp_path, capsys):
+    """``cpu_bf16`` turns on bfloat16 autocast on a CPU with native bfloat16; elsewhere it says so and trains in
+    float32 (emulated bfloat16 is slower); ``amp`` alone never changes CPU training."""
+    import tssd_ros.train.trainer as T
+
+    cpu, said = torch.device("cpu"), []
+    on = run_config_from_dict({**_cfg(Path("."), STAGES[:1]), "cpu_bf16": True})
+    off = run_config_from_dict({**_cfg(Path("."), STAGES[:1]), "amp": True})
+    monkeypatch.setattr(T, "cpu_bf16_supported", lambda: True)
+    assert T.autocast_wanted(on, cpu, said.append) and not T.autocast_wanted(off, cpu, said.append)
+    monkeypatch.setattr(T, "cpu_bf16_supported", lambda: False)
+    assert not T.autocast_wanted(on, cpu, said.append)
+    assert "bfloat16 autocast" in said[0] and "training in float32" in said[-1]
+    monkeypatch.setattr(T, "cpu_bf16_supported", lambda: True)  # the trainer asks the same rule
+    seen = []
+    monkeypatch.setattr(T.torch, "autocast", lambda device_type, dtype: seen.append((device_type, dtype))
+                        or nullcontext())
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump({**_cfg(tmp_path, STAGES[:1]), "cpu_bf16": True}))
+    assert main(["train", str(tmp_path / "run.yaml"), "--max-iters", "1", "--quiet"]) == 0
+    assert seen == [("cpu", torch.bfloat16)] and "cpu_bf16: bfloat16 autocast" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not __import__("tssd_ros.train.trainer").train.trainer.cpu_bf16_supported(),
+                    reason="this CPU has no native bfloat16")
+def test_cpu_bf16_step_is_the_float32_objective_and_trains(tmp_path):
+    cfg = run_config_from_dict(_cfg(tmp_path, STAGES))
+    stage = cfg.stages[0]
+    torch.manual_seed(0)
+    model = TSSD(tiny_config(num_classes=4, input_size=96))
+    init_heads(model)
+    x, targets = _batch(cfg, 0, stage.batch)
+    opts = build_optimizers(model, stage)
+    for o in opts:
+        for g in o.param_groups:
+            g["lr"] = 1e-3 * g["base_lr"] / stage.lr
+    set_trainable(model, stage, 10**6, bn_frozen=False)
+    model.eval()  # fixed batch-norm statistics: the same function before and after the step
+    cpu = torch.device("cpu")
+    fp32, _ = stage_loss(model, x, targets, stage, cpu)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16, _ = stage_loss(model, x, targets, stage, cpu)
+    a, b = float(fp32.total.detach()), float(bf16.total.detach())
+    assert a != b and abs(a - b) / a < 0.02  # autocast ran, and it is the same objective
+    optimizer_step(model, opts, bf16.total, stage)  # the bfloat16 gradient is a descent direction
+    after, _ = stage_loss(model, x, targets, stage, cpu)
+    assert float(after.total.detach()) < a
+    assert all(p.dtype == torch.float32 for p in model.parameters())

@@ -140,6 +140,25 @@ class _Range(Sampler[int]):
         return max(0, self.stop - self.start)
 
 
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU runs bfloat16 convolutions natively (oneDNN with AVX512-BF16 or AMX)."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def autocast_wanted(cfg: RunConfig, device: torch.device, log: Callable[[str], None]) -> bool:
+    """bfloat16 autocast: on CUDA with ``amp``, on a CPU with ``cpu_bf16`` where it runs natively (emulated
+    bfloat16 would be slower than float32, so that case trains in float32 and says so)."""
+    if device.type == "cuda":
+        return bool(cfg.amp)
+    if device.type != "cpu" or not cfg.cpu_bf16:
+        return False
+    if cpu_bf16_supported():
+        log("cpu_bf16: bfloat16 autocast on this CPU")
+        return True
+    log("cpu_bf16: this CPU has no native bfloat16 (AVX512-BF16 or AMX); training in float32")
+    return False
+
+
 def _collate(batch: list[tuple[torch.Tensor, Any]]) -> tuple[torch.Tensor, list[Any]]:
     return torch.stack([b[0] for b in batch]), [b[1] for b in batch]
 
@@ -168,7 +187,7 @@ class RunTrainer:
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         else:
             self.device = torch.device(cfg.device)
-        self.amp = cfg.amp and self.device.type == "cuda"
+        self.amp = autocast_wanted(cfg, self.device, log)
         self.main = self.rank == 0
         self.folder = RunFolder(cfg, log)
 
@@ -271,7 +290,7 @@ class RunTrainer:
         if self.world > 1:
             net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
         bn_frozen = bool(meta.get("pretrained"))
-        amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+        amp = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
         logf, writer = self.folder.open_log() if self.main else (None, None)
         ema = WeightEMA(model, stage.ema_decay) if stage.ema_decay else None
         if ema is not None and start > 0:

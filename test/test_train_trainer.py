@@ -59,6 +59,18 @@ def _batch(cfg, stage_i: int, n: int):
     return _collate([ds[k] for k in range(n)])
 
 
+def _small_steps(model: TSSD, stage) -> list[torch.optim.Optimizer]:
+    """The stage's optimisers at a small rate, its parameters trainable, batch-norm statistics fixed (eval):
+    the same function before and after a step, which then must lower the loss."""
+    opts = build_optimizers(model, stage)
+    for o in opts:
+        for g in o.param_groups:
+            g["lr"] = 1e-3 * g["base_lr"] / stage.lr
+    set_trainable(model, stage, 10**6, bn_frozen=False)
+    model.eval()
+    return opts
+
+
 @pytest.mark.parametrize("stage_i", [0, 1, 2])
 def test_one_step_of_each_stage_lowers_its_loss(tmp_path, stage_i):
     cfg = run_config_from_dict(_cfg(tmp_path, STAGES))
@@ -68,12 +80,7 @@ def test_one_step_of_each_stage_lowers_its_loss(tmp_path, stage_i):
     init_heads(model)
     x, targets = _batch(cfg, stage_i, stage.batch)
     assert sum(len(t["boxes"]) for clip in (targets if stage.temporal else [targets]) for t in clip) > 0
-    opts = build_optimizers(model, stage)
-    for o in opts:
-        for g in o.param_groups:
-            g["lr"] = 1e-3 * g["base_lr"] / stage.lr
-    set_trainable(model, stage, 10**6, bn_frozen=False)
-    model.eval()  # fixed batch-norm statistics: the same function before and after the step
+    opts = _small_steps(model, stage)
     before, _ = stage_loss(model, x, targets, stage, torch.device("cpu"))
     if stage.kind == "assoc":
         assert before.association > 0
@@ -346,12 +353,7 @@ def test_cpu_bf16_step_is_the_float32_objective_and_trains(tmp_path):
     model = TSSD(tiny_config(num_classes=4, input_size=96))
     init_heads(model)
     x, targets = _batch(cfg, 0, stage.batch)
-    opts = build_optimizers(model, stage)
-    for o in opts:
-        for g in o.param_groups:
-            g["lr"] = 1e-3 * g["base_lr"] / stage.lr
-    set_trainable(model, stage, 10**6, bn_frozen=False)
-    model.eval()  # fixed batch-norm statistics: the same function before and after the step
+    opts = _small_steps(model, stage)
     cpu = torch.device("cpu")
     fp32, _ = stage_loss(model, x, targets, stage, cpu)
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -15,22 +15,34 @@ from tssd_ros.boxes import box_iou
 
 
 def photometric(img: np.ndarray, r: np.random.Generator) -> np.ndarray:
-    """Brightness, contrast, saturation and hue jitter in random order (as SSD's PhotometricDistort)."""
-    x = img.astype(np.float32)
+    """Brightness, contrast, saturation and hue jitter in random order (as SSD's PhotometricDistort).
+
+    Every step maps each 8-bit value on its own, so each runs as a 256-entry table (``cv2.LUT``) computed in the
+    float32 arithmetic of the per-pixel formula: the same bytes as applying it to every pixel, several times faster
+    on large stills (the data loader's cost in a CPU training step)."""
+    v = np.arange(256, dtype=np.float32)
+    x = v.copy()  # the float value each input byte has become so far
     if r.random() < 0.5:
         x += r.uniform(-32, 32)
     contrast_first = r.random() < 0.5
     if contrast_first and r.random() < 0.5:
         x *= r.uniform(0.6, 1.4)
     if r.random() < 0.5 or r.random() < 0.5:
-        hsv = cv2.cvtColor(np.clip(x, 0, 255).astype(np.uint8), cv2.COLOR_BGR2HSV).astype(np.float32)
-        if r.random() < 0.5:
-            hsv[..., 1] *= r.uniform(0.6, 1.4)
-        if r.random() < 0.5:
-            hsv[..., 0] = (hsv[..., 0] + r.uniform(-9, 9)) % 180
-        x = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2BGR).astype(np.float32)
+        hsv = cv2.cvtColor(cv2.LUT(img, _byte(x)), cv2.COLOR_BGR2HSV)
+        sat = v * r.uniform(0.6, 1.4) if r.random() < 0.5 else None
+        hue = (v + r.uniform(-9, 9)) % 180 if r.random() < 0.5 else None
+        if sat is not None or hue is not None:
+            tables = [_byte(hue) if hue is not None else _byte(v), _byte(sat) if sat is not None else _byte(v),
+                      _byte(v)]
+            hsv = cv2.LUT(hsv, np.stack(tables, 1).reshape(256, 1, 3))
+        img, x = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR), v.copy()
     if not contrast_first and r.random() < 0.5:
         x *= r.uniform(0.6, 1.4)
+    return cv2.LUT(img, _byte(x))
+
+
+def _byte(x: np.ndarray) -> np.ndarray:
+    """Float values -> uint8 as ``np.clip(x, 0, 255).astype(np.uint8)`` does (truncation)."""
     return np.clip(x, 0, 255).astype(np.uint8)
 
 
@@ -41,9 +53,8 @@ def expand(img: np.ndarray, boxes: np.ndarray, r: np.random.Generator, max_ratio
     ratio = r.uniform(1, max_ratio)
     ch, cw = int(h * ratio), int(w * ratio)
     top, left = int(r.uniform(0, ch - h)), int(r.uniform(0, cw - w))
-    canvas = np.empty((ch, cw, 3), np.uint8)
-    canvas[:] = img.reshape(-1, 3).mean(0).astype(np.uint8)
-    canvas[top:top + h, left:left + w] = img
+    fill = [int(c) for c in img.reshape(-1, 3).mean(0).astype(np.uint8)]
+    canvas = cv2.copyMakeBorder(img, top, ch - h - top, left, cw - w - left, cv2.BORDER_CONSTANT, value=fill)
     return canvas, boxes + np.array([left, top, left, top], np.float32)
 
 

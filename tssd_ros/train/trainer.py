@@ -147,7 +147,8 @@ def cpu_bf16_supported() -> bool:
 
 def autocast_wanted(cfg: RunConfig, device: torch.device, log: Callable[[str], None]) -> bool:
     """bfloat16 autocast: on CUDA with ``amp``, on a CPU with ``cpu_bf16`` where it runs natively (emulated
-    bfloat16 would be slower than float32, so that case trains in float32 and says so)."""
+    bfloat16 would be slower than float32, so that case trains in float32 and says so). On the CPU the trainer
+    then also keeps the weights channels-last (NHWC), the layout oneDNN's bfloat16 kernels want."""
     if device.type == "cuda":
         return bool(cfg.amp)
     if device.type != "cpu" or not cfg.cpu_bf16:
@@ -220,6 +221,8 @@ class RunTrainer:
         val = self._val_sets()  # read now: a wrong val path fails before training, not after a stage
         model, pre, meta = self._new_model()
         model.to(self.device)
+        if self.amp and self.device.type == "cpu":  # oneDNN's bfloat16 convolutions run fastest on NHWC weights
+            model.to(memory_format=torch.channels_last)
         stage_i, it, opts, pre_r, meta_r = self.folder.resume(
             model, lambda i: build_optimizers(model, self.cfg.stages[i]), self.main)
         pre, meta = pre_r or pre, meta_r or meta

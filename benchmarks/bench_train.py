@@ -2,7 +2,8 @@
 
 Why: training the shipped detector happens on CPUs here (2 cores, no GPU promised), so a step's time decides how
 much a session can train. One SSD-stage step (forward, MultiBox loss, backward, optimiser) of the shipped SSD at
-its input size, batch 8, on synthetic dive frames, both precisions alternated in one process (the machines are
+its input size, batch 8, on synthetic dive frames, both precisions (bfloat16 with channels-last weights, as the
+trainer runs it) alternated in one process (the machines are
 noisy; only the ratio is quoted). Also the loss each precision computes on the same batch, so the speed does
 not come with a different objective. On a CPU without native bfloat16 the bf16 figures are skipped.
 Writes benchmarks/results/train.json.
@@ -66,10 +67,14 @@ def main() -> int:
             g["lr"] = 1e-6
     cpu = torch.device("cpu")
     modes = {"float32": nullcontext}
-    if cpu_bf16_supported():
+    if cpu_bf16_supported():  # as the trainer runs it: autocast, weights channels-last
         modes["bfloat16 autocast"] = lambda: torch.autocast("cpu", dtype=torch.bfloat16)
 
+    def layout(mode: str) -> None:
+        model.to(memory_format=torch.contiguous_format if mode == "float32" else torch.channels_last)
+
     def step(mode: str) -> float:
+        layout(mode)
         with modes[mode]():
             terms, _ = stage_loss(model, x, targets, stage, cpu)
         optimizer_step(model, opts, terms.total, stage)
@@ -107,6 +112,7 @@ def main() -> int:
 
 
 def _loss(model: Any, x: torch.Tensor, targets: list, stage: Any, device: torch.device, ctx: Any) -> float:
+    model.to(memory_format=torch.contiguous_format if ctx is nullcontext else torch.channels_last)
     with ctx():
         terms, _ = stage_loss(model, x, targets, stage, device)
     return float(terms.total)

@@ -139,8 +139,8 @@ class RunConfig:
     (mAP@0.5 and @0.5:0.95 with the COCO evaluator, as ``tssd eval``), logged and kept in ``val.csv``.
     amp: bfloat16 autocast on CUDA. cpu_bf16: the same on a CPU that runs bfloat16 natively (AVX512-BF16 or
     AMX; elsewhere a logged fallback to float32): on the project's 2-core AMD EPYC a training step of the 576 px
-    mobile SSD took 1.6x less time (benchmarks/bench_train.py) and a run's iteration, data loading included,
-    1.5x less. Off by default, so a config trains the same way on every CPU unless it asks.
+    mobile SSD took 2.4x less time (benchmarks/bench_train.py) and a run's iteration, data loading included,
+    2x less. Off by default, so a config trains the same way on every CPU unless it asks.
     """
 
     out: str
